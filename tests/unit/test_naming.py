@@ -1,0 +1,58 @@
+import pytest
+
+from xal import naming
+from xal.errors import ExitCode, UsageError
+
+
+@pytest.mark.parametrize("asset_id", ["6.0.0", "ci-test-1.2.3-20260101", "A_b.c-9", "x" * 64, "1"])
+def test_valid_asset_ids_pass_unchanged(asset_id: str) -> None:
+    assert naming.validate_asset_id(asset_id) == asset_id
+
+
+@pytest.mark.parametrize(
+    ("asset_id", "fragment"),
+    [
+        ("", "must not be empty"),
+        ("a b", "' '"),
+        ("rel/1", "'/'"),
+        ("v*", "'*'"),
+        ("1:2", "':'"),
+        ("-lead", "start with a letter or digit"),
+        (".hidden", "start with a letter or digit"),
+        ("x" * 65, "at most 64"),
+        ("über", "'ü'"),
+    ],
+)
+def test_invalid_asset_ids_are_rejected_with_a_reason(asset_id: str, fragment: str) -> None:
+    with pytest.raises(UsageError) as info:
+        naming.validate_asset_id(asset_id)
+    assert fragment in str(info.value)
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_names_derived_from_asset_id() -> None:
+    assert naming.ami_name("6.0.0") == "Exasol-AI-Lab-6.0.0"
+    assert naming.s3_prefix("6.0.0") == "ai_lab/6.0.0/"
+    assert naming.vm_image_key("6.0.0", naming.VmFormat.VMDK) == "ai_lab/6.0.0/exasol-ai-lab-6.0.0.vmdk"
+    assert naming.export_task_key("6.0.0", "export-ami-1", naming.VmFormat.VHD) == "ai_lab/6.0.0/export-ami-1.vhd"
+    assert naming.temporary_stack_name("6.0_rc.1") == "xal-ec2-6-0-rc-1"
+
+
+def test_tags_carry_the_asset_id_in_every_form() -> None:
+    assert naming.asset_tags("7.1") == {"exa_ai_lab_id": "7.1"}
+    assert naming.tag_specifications("7.1", "image", "snapshot") == [
+        {"ResourceType": "image", "Tags": [{"Key": "exa_ai_lab_id", "Value": "7.1"}]},
+        {"ResourceType": "snapshot", "Tags": [{"Key": "exa_ai_lab_id", "Value": "7.1"}]},
+    ]
+
+
+def test_names_refuse_invalid_ids_too() -> None:
+    with pytest.raises(UsageError):
+        naming.ami_name("bad id")
+    with pytest.raises(UsageError):
+        naming.vm_image_key("../x", naming.VmFormat.RAW)
+
+
+def test_permanent_stacks_are_recognised() -> None:
+    assert naming.is_permanent_stack("XAL-VM-BUCKET")
+    assert not naming.is_permanent_stack(naming.temporary_stack_name("1.0"))

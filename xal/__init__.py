@@ -1,0 +1,3 @@
+"""xal: the Exasol AI-Lab image factory."""
+
+__version__ = "0.1.0"

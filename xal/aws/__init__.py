@@ -1,0 +1,1 @@
+"""AWS access: every boto3 client comes from :mod:`xal.aws.session`."""

@@ -1,0 +1,133 @@
+"""Local Debian base images built from Debian packages, never pulled from a registry.
+
+Docker Hub is not reachable everywhere xal runs (CI sandboxes, air-gapped build hosts), so the
+offline rehearsal and the tests build their own images with ``mmdebstrap | docker import``.
+The host's extra CA certificates are baked in, because containers otherwise cannot reach
+package registries through a TLS-intercepting proxy. Each image carries a label with the hash
+of its recipe (packages, suite, certificates): an image whose label matches is reused, so the
+17 s bootstrap runs once per machine and again only when the recipe changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xal.config import Settings
+from xal.errors import XalError
+from xal.local.ca_certs import CaBundle
+
+RECIPE_LABEL = "org.exasol.xal.recipe"
+DEFAULT_SUITE = "bookworm"
+
+
+@dataclass(frozen=True)
+class ImageRecipe:
+    """What goes into a local image; its hash decides whether a cached image is still good."""
+
+    repository: str
+    suite: str = DEFAULT_SUITE
+    packages: tuple[str, ...] = ("python3", "sudo", "ca-certificates")
+    cmd: tuple[str, ...] = ()
+    ca_bundle: CaBundle = field(default_factory=CaBundle.empty)
+
+    @property
+    def tag(self) -> str:
+        return f"{self.repository}:{self.suite}"
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for part in (self.suite, *self.packages, "|", *self.cmd, "|", self.ca_bundle.fingerprint()):
+            h.update(part.encode() + b"\0")
+        return h.hexdigest()[:16]
+
+
+def base_recipe(ca_bundle: CaBundle) -> ImageRecipe:
+    """Plain Debian with python3 and sudo: what Ansible needs on a target."""
+    return ImageRecipe(repository="xal-base", ca_bundle=ca_bundle)
+
+
+def sshd_recipe(ca_bundle: CaBundle) -> ImageRecipe:
+    """Debian with sshd: stands in for the EC2 instance Packer would launch."""
+    return ImageRecipe(
+        repository="xal-sshd",
+        packages=("python3", "sudo", "ca-certificates", "openssh-server"),
+        cmd=("/bin/sh", "-c", "mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e"),
+        ca_bundle=ca_bundle,
+    )
+
+
+def _image_label(tag: str) -> str | None:
+    result = subprocess.run(
+        ["docker", "image", "inspect", "--format", f'{{{{index .Config.Labels "{RECIPE_LABEL}"}}}}', tag],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def mmdebstrap_argv(recipe: ImageRecipe, cert_dir: Path | None) -> list[str]:
+    """The bootstrap command; certificates are copied in and registered before the tarball is written."""
+    argv = ["mmdebstrap", "--variant=apt", "--quiet", f"--include={','.join(recipe.packages)}"]
+    if cert_dir is not None:
+        argv += [
+            f"--customize-hook=copy-in {' '.join(str(p) for p in sorted(cert_dir.iterdir()))} "
+            "/usr/local/share/ca-certificates/",
+            '--customize-hook=chroot "$1" update-ca-certificates --fresh >/dev/null',
+        ]
+    argv += ['--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin', recipe.suite, "-"]
+    return argv
+
+
+def docker_import_argv(recipe: ImageRecipe) -> list[str]:
+    argv = ["docker", "import", "--change", f"LABEL {RECIPE_LABEL}={recipe.digest()}"]
+    if recipe.cmd:
+        cmd_json = "[" + ",".join(f'"{c}"' for c in recipe.cmd) + "]"
+        argv += ["--change", f"CMD {cmd_json}"]
+    return [*argv, "-", recipe.tag]
+
+
+def ensure_image(recipe: ImageRecipe, work_dir: Path) -> str:
+    """Return the image tag, building it first when no image with the same recipe exists."""
+    if _image_label(recipe.tag) == recipe.digest():
+        return recipe.tag
+    cert_dir = recipe.ca_bundle.write_to(work_dir / f"certs-{recipe.repository}")
+    bootstrap = subprocess.Popen(mmdebstrap_argv(recipe, cert_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert bootstrap.stdout is not None
+    imported = subprocess.run(docker_import_argv(recipe), stdin=bootstrap.stdout, capture_output=True, text=True)
+    bootstrap.stdout.close()
+    bootstrap_err = bootstrap.stderr.read().decode(errors="replace") if bootstrap.stderr else ""
+    if bootstrap.wait() != 0:
+        raise XalError(f"building image {recipe.tag}: mmdebstrap failed: {bootstrap_err.strip()[-2000:]}")
+    if imported.returncode != 0:
+        raise XalError(f"building image {recipe.tag}: docker import failed: {imported.stderr.strip()}")
+    return recipe.tag
+
+
+def require_tools(*tools: str) -> None:
+    """Fail early, with the install hint, when a local tool is missing or docker is not running."""
+    import shutil
+
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        raise XalError(f"missing tool(s): {', '.join(missing)}; run scripts/bootstrap to install them")
+    if "docker" in tools:
+        probe = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, check=False)
+        if probe.returncode != 0:
+            raise XalError("docker is installed but no Docker daemon answers; start dockerd (scripts/bootstrap does)")
+
+
+def prepare_local_images(settings: Settings, work_dir: Path) -> list[str]:
+    """Ensure the base and sshd images exist for the current recipe; returns their tags."""
+    from xal.console import err
+
+    require_tools("docker", "mmdebstrap")
+    bundle = CaBundle.from_host(list(settings.extra_ca_certs))
+    tags = []
+    for recipe in (base_recipe(bundle), sshd_recipe(bundle)):
+        with err().status(f"bootstrapping {recipe.tag} from Debian packages (cached after the first time)"):
+            tags.append(ensure_image(recipe, work_dir))
+    return tags

@@ -1,0 +1,34 @@
+"""An embedded AWS emulator for the offline rehearsal and the tests.
+
+moto's ThreadedMotoServer listens on 127.0.0.1 on a free port; every run gets its own server so
+state never leaks between runs. The EC2 ExportImage actions moto lacks are added by
+:mod:`xal.local.moto_export` when export is rehearsed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from xal.errors import XalError
+
+# Credentials moto accepts; they only ever go to the loopback endpoint.
+EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """Start moto on 127.0.0.1:<free port>; yields the endpoint URL and stops the server afterwards."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        raise XalError("the offline rehearsal needs moto: pip install 'xal[local]'") from None
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
