@@ -31,6 +31,15 @@ class AwsSessionFactory:
 
         from xal.errors import ExitCode, XalError
 
+        if self.settings.endpoint_is_local:
+            # a local emulator: fixed dummy credentials, never a developer's real profile
+            from xal.local.moto_server import EMULATOR_CREDENTIALS
+
+            return boto3.Session(
+                aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                region_name=self.settings.region,
+            )
         try:
             return boto3.Session(profile_name=self.settings.aws_profile, region_name=self.settings.region)
         except botocore.exceptions.ProfileNotFound:

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from xal import __version__
-from xal.cli import development
+from xal.cli import development, release
 from xal.errors import ExitCode, XalError
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ def _root(
     """Build and ship the Exasol AI-Lab: AMI, VM images (VMDK, VHD, RAW) and Docker image."""
 
 
+release.register(app)
 development.register(app)
 
 

@@ -1,0 +1,45 @@
+# amazon-ebs source for Packer >= 1.7 (plugin github.com/hashicorp/amazon): as legacy.pkr.hcl plus
+# IMDSv2 on the build instance and on instances launched from the AMI.
+source "amazon-ebs" "ai_lab" {
+  region                     = var.region
+  ami_regions                = var.ami_regions
+  custom_endpoint_ec2        = var.ec2_endpoint
+  skip_credential_validation = var.ec2_endpoint != null
+  instance_type              = var.instance_type
+  source_ami                 = var.source_ami
+  source_ami_filter {
+    filters = {
+      name                = var.source_ami_name_filter
+      architecture        = "x86_64"
+      root-device-type    = "ebs"
+      virtualization-type = "hvm"
+    }
+    owners      = var.source_ami_owners
+    most_recent = true
+  }
+  ami_name        = var.ami_name
+  ami_description = "Exasol AI-Lab ${var.asset_id}"
+  imds_support    = "v2.0"
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+  launch_block_device_mappings {
+    device_name           = "/dev/sda1"
+    volume_size           = var.root_volume_size_gb
+    volume_type           = "gp3"
+    throughput            = 125
+    iops                  = 3000
+    delete_on_termination = true
+  }
+  ssh_username         = var.ssh_username
+  ssh_host             = var.ssh_host
+  ssh_port             = var.ssh_port
+  ssh_keypair_name     = var.ssh_keypair_name
+  ssh_private_key_file = var.ssh_private_key_file
+  run_tags             = var.tags
+  run_volume_tags      = var.tags
+  tags                 = var.tags
+  snapshot_tags        = var.tags
+}

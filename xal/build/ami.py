@@ -1,0 +1,121 @@
+"""``xal build-ami``: the AI-Lab AMI from the amazon-ebs source, with its build manifest."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xal import naming
+from xal.build.packer_build import run_packer_build
+from xal.config import Settings
+from xal.errors import UsageError, XalError
+from xal.manifest import BuildManifest, GitInfo
+from xal.netcheck import is_loopback_host
+from xal.packer.binary import PackerBinary
+from xal.paths import project_root, state_dir
+
+SOURCE = "xal.amazon-ebs.ai_lab"
+
+
+@dataclass(frozen=True)
+class Communicator:
+    """Overrides of Packer's SSH settings; all None in production (temporary key pair, instance IP)."""
+
+    ssh_username: str | None = None
+    ssh_host: str | None = None
+    ssh_port: int | None = None
+    ssh_keypair_name: str | None = None
+    ssh_private_key_file: str | None = None
+
+
+@dataclass(frozen=True)
+class AmiBuildRequest:
+    ami_regions: tuple[str, ...] = ()
+    instance_type: str = "t3.medium"
+    source_ami: str | None = None
+    source_ami_name_filter: str | None = None
+    source_ami_owners: tuple[str, ...] | None = None
+    root_volume_size_gb: int = 100
+    communicator: Communicator = field(default_factory=Communicator)
+    ansible_vars: dict[str, Any] = field(default_factory=dict)
+    on_error: str = "cleanup"
+    debug: bool = False
+    manifest_path: Path | None = None
+
+
+def check_target_safety(settings: Settings, communicator: Communicator) -> None:
+    """Refuse builds that would SSH to a public address while EC2 is emulated locally.
+
+    With a local endpoint the "instance" is fake and its public IP is invented by the emulator;
+    without a loopback ``ssh_host`` Packer would connect to that invented, real-world address.
+    """
+    if settings.endpoint_is_local and (communicator.ssh_host is None or not is_loopback_host(communicator.ssh_host)):
+        raise UsageError(
+            f"refusing to build: the EC2 endpoint {settings.aws_endpoint_url} is local, so ssh_host must be a "
+            f"loopback address (got {communicator.ssh_host!r})"
+        )
+
+
+def packer_variables(settings: Settings, request: AmiBuildRequest) -> dict[str, Any]:
+    c = request.communicator
+    values: dict[str, Any] = {
+        "ami_name": naming.ami_name(settings.asset_id),
+        "tags": {**naming.asset_tags(settings.asset_id), "Name": naming.ami_name(settings.asset_id)},
+        "region": settings.region,
+        "ami_regions": [r for r in request.ami_regions if r != settings.region],
+        "instance_type": request.instance_type,
+        "source_ami": request.source_ami,
+        "root_volume_size_gb": request.root_volume_size_gb,
+        "ec2_endpoint": settings.aws_endpoint_url,
+        "ssh_host": c.ssh_host,
+        "ssh_port": c.ssh_port,
+        "ssh_keypair_name": c.ssh_keypair_name,
+        "ssh_private_key_file": c.ssh_private_key_file,
+    }
+    if c.ssh_username:
+        values["ssh_username"] = c.ssh_username
+    if request.source_ami_name_filter:
+        values["source_ami_name_filter"] = request.source_ami_name_filter
+    if request.source_ami_owners:
+        values["source_ami_owners"] = list(request.source_ami_owners)
+    return values
+
+
+def default_manifest_path(asset_id: str, kind: str) -> Path:
+    return state_dir() / "builds" / asset_id / f"{kind}-manifest.json"
+
+
+def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary | None = None) -> BuildManifest:
+    """Build the AMI (and its region copies) and write the build manifest."""
+    check_target_safety(settings, request.communicator)
+    packer = packer or PackerBinary()
+    started = time.time()
+    result = run_packer_build(
+        settings=settings,
+        kind="ami",
+        only=[SOURCE],
+        variables=packer_variables(settings, request),
+        ansible_vars={"ai_lab_target": "ec2", **request.ansible_vars},
+        packer=packer,
+        on_error=request.on_error,
+        debug=request.debug,
+    )
+    if not result.outcome.amis():
+        raise XalError(f"packer finished without an AMI artifact (log: {result.log_path})")
+    manifest = BuildManifest(
+        asset_id=settings.asset_id,
+        kind="ami",
+        git=GitInfo.of(project_root()),
+        packer_version=result.packer_version,
+        started_at=started,
+        finished_at=time.time(),
+        region=settings.region,
+        source_ami=next(iter(sorted(result.outcome.source_amis)), request.source_ami),
+        amis=result.outcome.amis(),
+        steps=result.steps,
+        extra={"build_dir": str(result.build_dir), "packer_log": str(result.log_path)},
+    )
+    manifest.write(request.manifest_path or default_manifest_path(settings.asset_id, "ami"))
+    return manifest

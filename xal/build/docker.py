@@ -1,0 +1,139 @@
+"""``xal build-docker``: the AI-Lab Docker image from the docker source and the same playbook."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xal.build.ami import default_manifest_path
+from xal.build.packer_build import run_packer_build
+from xal.config import Settings
+from xal.errors import UsageError, XalError
+from xal.manifest import BuildManifest, GitInfo
+from xal.packer.binary import PackerBinary
+from xal.paths import project_root
+from xal.secrets import register_secret
+
+SOURCE = "xal.docker.ai_lab"
+JUPYTER_PORT = 49494
+NOTEBOOKS = "/home/jupyter/notebooks"
+ENTRYPOINT = ["python3", "/home/jupyter/entrypoint.py"]
+
+
+@dataclass(frozen=True)
+class RegistryCredentials:
+    user: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DockerBuildRequest:
+    repository: str = "exasol/ai-lab"
+    tag: str | None = None  # default: the asset-id
+    base_image: str = "ubuntu:22.04"
+    pull: bool = True
+    push: bool = False
+    credentials: RegistryCredentials | None = None
+    ansible_vars: dict[str, Any] = field(default_factory=dict)
+    on_error: str = "cleanup"
+    debug: bool = False
+    manifest_path: Path | None = None
+
+
+def image_changes() -> list[str]:
+    """Dockerfile instructions applied when Packer commits the container."""
+    return [
+        f"ENTRYPOINT {json.dumps(ENTRYPOINT)}",
+        "CMD []",
+        f'VOLUME ["{NOTEBOOKS}"]',
+        f"EXPOSE {JUPYTER_PORT}/tcp",
+        "USER root",  # the entrypoint fixes the docker socket group, then drops to the jupyter user
+        "WORKDIR /home/jupyter",
+        "LABEL org.opencontainers.image.title=exasol-ai-lab",
+    ]
+
+
+def registry_of(repository: str) -> str | None:
+    """``host[:port]`` when the repository names a registry, None for Docker Hub."""
+    first = repository.split("/", 1)[0]
+    return first if "/" in repository and ("." in first or ":" in first or first == "localhost") else None
+
+
+def push(repository: str, tags: list[str], credentials: RegistryCredentials | None) -> None:
+    """Push every tag; the password goes to ``docker login`` on stdin, never on argv."""
+    if credentials is not None:
+        argv = ["docker", "login", "--username", credentials.user, "--password-stdin"]
+        registry = registry_of(repository)
+        login = subprocess.run(
+            [*argv, *([registry] if registry else [])],
+            input=credentials.password,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if login.returncode != 0:
+            raise XalError(f"docker login as {credentials.user} failed: {login.stderr.strip()}")
+    for tag in tags:
+        result = subprocess.run(["docker", "push", f"{repository}:{tag}"], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise XalError(f"docker push {repository}:{tag} failed: {result.stderr.strip()}")
+
+
+def image_id(reference: str) -> str:
+    result = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", reference], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise XalError(f"Packer reported {reference}, but docker does not know it: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def build_docker(settings: Settings, request: DockerBuildRequest, packer: PackerBinary | None = None) -> BuildManifest:
+    if request.push and request.credentials is None:
+        raise UsageError("--push needs registry credentials: set DOCKER_REGISTRY_USER and DOCKER_REGISTRY_PASSWORD")
+    if request.credentials is not None:
+        register_secret(request.credentials.password)
+    tags = [request.tag or settings.asset_id, "latest"]
+    started = time.time()
+    result = run_packer_build(
+        settings=settings,
+        kind="docker",
+        only=[SOURCE],
+        variables={
+            "docker_base_image": request.base_image,
+            "docker_pull": request.pull,
+            "docker_changes": image_changes(),
+            "docker_repository": request.repository,
+            "docker_tags": tags,
+        },
+        ansible_vars={**request.ansible_vars, "ai_lab_target": "docker"},
+        packer=packer or PackerBinary(),
+        on_error=request.on_error,
+        debug=request.debug,
+    )
+    reference = f"{request.repository}:{tags[0]}"
+    manifest = BuildManifest(
+        asset_id=settings.asset_id,
+        kind="docker",
+        git=GitInfo.of(project_root()),
+        packer_version=result.packer_version,
+        started_at=started,
+        finished_at=time.time(),
+        docker_image=image_id(reference),
+        docker_tags=[f"{request.repository}:{t}" for t in tags],
+        steps=result.steps,
+        extra={
+            "build_dir": str(result.build_dir),
+            "packer_log": str(result.log_path),
+            "base_image": request.base_image,
+        },
+    )
+    if request.push:
+        push(request.repository, tags, request.credentials)
+        manifest.extra["pushed"] = True
+    manifest.write(request.manifest_path or default_manifest_path(settings.asset_id, "docker"))
+    return manifest

@@ -1,0 +1,138 @@
+"""One Packer build: prepare a build folder, check variables, run Packer with progress, collect results.
+
+Shared by ``build-ami`` and ``build-docker`` (they differ only in the source they select and the
+variables they render). The template stays the logic; this module renders values only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xal.build.progress import BuildProgress
+from xal.config import Settings
+from xal.errors import ExitCode, XalError
+from xal.local.moto_server import EMULATOR_CREDENTIALS
+from xal.packer.binary import PackerBinary
+from xal.packer.machine_readable import BuildOutcome
+from xal.packer.variables import check_variables, declared_variables
+from xal.paths import ansible_dir, packer_dir, state_dir
+from xal.secrets import redact
+
+PLAYBOOK = "ai_lab.yml"
+LOCAL_GUARD_ENV = {
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "NO_PROXY": "127.0.0.1,localhost",
+}
+MAX_ERRORS_SHOWN = 5
+
+
+@dataclass
+class PackerBuildResult:
+    outcome: BuildOutcome
+    steps: list[dict[str, Any]]
+    packer_version: str
+    build_dir: Path
+    log_path: Path
+    seconds: float
+
+
+def prepare_build_dir(packer: PackerBinary, build_dir: Path) -> tuple[int, int, int]:
+    """Copy the template set that fits this Packer version into ``build_dir``; returns the version."""
+    version = packer.version()
+    modern = packer.uses_plugins()
+    src = packer_dir()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src / "ai-lab.pkr.hcl", build_dir)
+    ebs_source = src / "amazon-ebs" / ("current.pkr.hcl" if modern else "legacy.pkr.hcl")
+    shutil.copy2(ebs_source, build_dir / "amazon-ebs.pkr.hcl")
+    if modern:
+        shutil.copy2(src / "plugins" / "required_plugins.pkr.hcl", build_dir)
+    return version
+
+
+def _write_private_json(path: Path, data: dict[str, Any]) -> Path:
+    """JSON readable by the owner only: it may carry password hashes."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    return path
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """Environment for Packer and the Ansible it starts: our venv first on PATH, no phoning home."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["CHECKPOINT_DISABLE"] = "1"  # Packer's update check would call checkpoint-api.hashicorp.com
+    env["PACKER_NO_COLOR"] = "1"
+    env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = settings.region
+    if settings.aws_profile:
+        env["AWS_PROFILE"] = settings.aws_profile
+    if settings.endpoint_is_local:
+        # rehearsal: dummy credentials, and any HTTP call that is not to loopback fails at once
+        env.update(EMULATOR_CREDENTIALS)
+        env.pop("AWS_PROFILE", None)
+        env.update(LOCAL_GUARD_ENV)
+    return env
+
+
+def run_packer_build(
+    *,
+    settings: Settings,
+    kind: str,
+    only: list[str],
+    variables: dict[str, Any],
+    ansible_vars: dict[str, Any],
+    packer: PackerBinary,
+    on_error: str = "cleanup",
+    debug: bool = False,
+) -> PackerBuildResult:
+    """Render, check and run one build; raises XalError (with Packer's errors) when it fails."""
+    started = time.monotonic()
+    build_dir = state_dir() / "builds" / settings.asset_id / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    version = prepare_build_dir(packer, build_dir)
+    all_vars = {
+        **variables,
+        "asset_id": settings.asset_id,
+        "playbook_file": str(ansible_dir() / PLAYBOOK),
+        "ansible_config": str(ansible_dir() / "ansible.cfg"),
+        "ansible_vars_file": str(_write_private_json(build_dir / "ansible-vars.json", ansible_vars)),
+        "manifest_file": str(build_dir / "packer-manifest.json"),
+    }
+    check_variables(declared_variables(build_dir), all_vars)
+    var_file = _write_private_json(build_dir / "variables.pkrvars.json", all_vars)
+    env = child_env(settings)
+    if packer.uses_plugins():
+        packer.init(build_dir, env)
+    outcome = BuildOutcome()
+    log_path = build_dir / "packer.log"
+
+    with BuildProgress(log_path) as progress:
+
+        def on_event(event: Any) -> None:
+            outcome.feed(event)
+            progress(event)
+
+        run = packer.build(build_dir, var_file, env, on_event, only=only, on_error=on_error, debug=debug)
+    if run.interrupted:
+        raise XalError(f"build interrupted; Packer ran its cleanup (log: {log_path})", ExitCode.INTERRUPTED)
+    if run.returncode != 0 or outcome.errors:
+        reasons = outcome.ansible_failures or [e.strip().splitlines()[-1] for e in outcome.errors if e.strip()]
+        shown = "; ".join(dict.fromkeys(redact(r) for r in reasons[-MAX_ERRORS_SHOWN:]))
+        raise XalError(f"packer build failed: {shown or 'see log'} (full log: {log_path})")
+    return PackerBuildResult(
+        outcome,
+        progress.step_table(),
+        ".".join(map(str, version)),
+        build_dir,
+        log_path,
+        round(time.monotonic() - started, 2),
+    )

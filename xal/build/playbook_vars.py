@@ -1,0 +1,41 @@
+"""Variables xal hands to the AI-Lab playbook: password hashes and the host's extra CA certificates."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from xal.config import Settings
+from xal.errors import UsageError
+from xal.local.ca_certs import CaBundle
+from xal.passwords import jupyter_password_hash, os_password_hash
+from xal.secrets import secret_from_env
+
+OS_PASSWORD_ENV = "XAL_DEFAULT_PASSWORD"  # noqa: S105 - a variable name
+JUPYTER_PASSWORD_ENV = "XAL_JUPYTER_PASSWORD"  # noqa: S105 - a variable name
+
+
+def _os_password(interactive: bool) -> str:
+    password = secret_from_env(OS_PASSWORD_ENV)
+    if password:
+        return password
+    if interactive and sys.stdin.isatty():
+        import typer
+
+        return typer.prompt("Default OS password (expired at first login)", hide_input=True, confirmation_prompt=True)
+    raise UsageError(f"set {OS_PASSWORD_ENV} to the image's default OS password (it is expired at first login)")
+
+
+def playbook_vars(settings: Settings, interactive: bool, os_password: bool = True) -> dict[str, Any]:
+    """Hashes (never clear text) plus CA certificates; the playbook's defaults cover the rest."""
+    values: dict[str, Any] = {}
+    if os_password:
+        values["ai_lab_os_password_hash"] = os_password_hash(_os_password(interactive))
+    jupyter = secret_from_env(JUPYTER_PASSWORD_ENV)
+    if jupyter:
+        values["ai_lab_jupyter_password_hash"] = jupyter_password_hash(jupyter)
+    bundle = CaBundle.from_host(list(settings.extra_ca_certs))
+    values["ai_lab_extra_ca_certificates"] = [
+        {"name": name, "content": content.decode()} for name, content in bundle.certificates
+    ]
+    return values

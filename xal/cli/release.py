@@ -1,0 +1,221 @@
+"""Release commands: build the AMI and the Docker image, and rehearse the whole build offline."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xal.cli import options as o
+
+PANEL = "Release"
+BUILD_PANEL = "Build options"
+COMM_PANEL = "Communicator overrides (debugging, rehearsals)"
+
+OnError = Annotated[
+    str,
+    typer.Option(
+        "--on-error",
+        help="When a build step fails: cleanup (default), abort (keep everything for inspection) or ask.",
+        rich_help_panel=BUILD_PANEL,
+    ),
+]
+Debug = Annotated[
+    bool,
+    typer.Option(
+        "--debug",
+        help="Run Packer in debug mode: pause before each step (needs a terminal).",
+        rich_help_panel=BUILD_PANEL,
+    ),
+]
+ManifestOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--manifest",
+        help="Where to write the build manifest JSON [default: .xal/builds/<asset-id>/<kind>-manifest.json].",
+        rich_help_panel=BUILD_PANEL,
+    ),
+]
+
+
+def _print_manifest(manifest: object, as_json: bool) -> None:
+    from rich.table import Table
+
+    from xal.console import out
+    from xal.manifest import BuildManifest
+
+    assert isinstance(manifest, BuildManifest)
+    if as_json:
+        typer.echo(jsonlib.dumps(manifest.to_dict(), indent=2, sort_keys=True))
+        return
+    table = Table("what", "value", title=f"{manifest.kind} build {manifest.asset_id} ({manifest.seconds} s)")
+    for region, ami in sorted(manifest.amis.items()):
+        table.add_row(f"AMI {region}", ami)
+    if manifest.source_ami:
+        table.add_row("source AMI", manifest.source_ami)
+    if manifest.docker_image:
+        table.add_row("docker image", manifest.docker_image)
+        table.add_row("tags", ", ".join(manifest.docker_tags))
+    table.add_row("git", f"{manifest.git.sha or 'n/a'}{' (dirty)' if manifest.git.dirty else ''}")
+    table.add_row("packer", manifest.packer_version)
+    out().print(table)
+
+
+def build_ami(
+    config: o.ConfigFile = None,
+    aws_profile: o.AwsProfile = None,
+    region: o.Region = None,
+    aws_endpoint_url: o.EndpointUrl = None,
+    asset_id: o.AssetId = None,
+    log_level: o.LogLevel = None,
+    json: o.Json = None,
+    ami_region: Annotated[
+        list[str] | None,
+        typer.Option("--ami-region", help="Copy the AMI to this region too (repeatable).", rich_help_panel=BUILD_PANEL),
+    ] = None,
+    instance_type: Annotated[str, typer.Option(help="Build instance type.", rich_help_panel=BUILD_PANEL)] = "t3.medium",
+    source_ami: Annotated[
+        str | None,
+        typer.Option(
+            help="Explicit source AMI id [default: newest Canonical Ubuntu 22.04 amd64].", rich_help_panel=BUILD_PANEL
+        ),
+    ] = None,
+    source_ami_filter: Annotated[
+        str | None, typer.Option(help="Name filter for the source AMI search.", rich_help_panel=BUILD_PANEL)
+    ] = None,
+    on_error: OnError = "cleanup",
+    debug: Debug = False,
+    manifest: ManifestOut = None,
+    ssh_host: Annotated[str | None, typer.Option(rich_help_panel=COMM_PANEL)] = None,
+    ssh_port: Annotated[int | None, typer.Option(rich_help_panel=COMM_PANEL)] = None,
+    ssh_username: Annotated[str | None, typer.Option(rich_help_panel=COMM_PANEL)] = None,
+    ssh_keypair_name: Annotated[str | None, typer.Option(rich_help_panel=COMM_PANEL)] = None,
+    ssh_private_key_file: Annotated[Path | None, typer.Option(rich_help_panel=COMM_PANEL)] = None,
+) -> None:
+    """Build the AI-Lab AMI with Packer + Ansible, tagged with the asset-id, copied to --ami-region.
+
+    The OS password comes from XAL_DEFAULT_PASSWORD (or a prompt) and the Jupyter password from
+    XAL_JUPYTER_PASSWORD (default 'ailab'); both reach Ansible only as hashes and both must be
+    changed by the user at first login.
+    """
+    from xal.build.ami import AmiBuildRequest, Communicator
+    from xal.build.ami import build_ami as run
+    from xal.build.playbook_vars import playbook_vars
+
+    settings = o.build_settings(
+        config,
+        aws_profile=aws_profile,
+        region=region,
+        aws_endpoint_url=aws_endpoint_url,
+        asset_id=asset_id,
+        log_level=log_level,
+        json=json,
+    )
+    request = AmiBuildRequest(
+        ami_regions=tuple(ami_region or ()),
+        instance_type=instance_type,
+        source_ami=source_ami,
+        source_ami_name_filter=source_ami_filter,
+        on_error=on_error,
+        debug=debug,
+        manifest_path=manifest,
+        communicator=Communicator(
+            ssh_username,
+            ssh_host,
+            ssh_port,
+            ssh_keypair_name,
+            str(ssh_private_key_file) if ssh_private_key_file else None,
+        ),
+        ansible_vars=playbook_vars(settings, interactive=True),
+    )
+    _print_manifest(run(settings, request), settings.json)
+
+
+def build_docker(
+    config: o.ConfigFile = None,
+    asset_id: o.AssetId = None,
+    log_level: o.LogLevel = None,
+    json: o.Json = None,
+    repository: Annotated[
+        str, typer.Option(help="Image repository, [HOST[:PORT]/]ORG/NAME.", rich_help_panel=BUILD_PANEL)
+    ] = "exasol/ai-lab",
+    tag: Annotated[
+        str | None,
+        typer.Option(
+            help="Version tag [default: the asset-id]; 'latest' is always added.", rich_help_panel=BUILD_PANEL
+        ),
+    ] = None,
+    base_image: Annotated[
+        str, typer.Option(help="Image the build starts from.", rich_help_panel=BUILD_PANEL)
+    ] = "ubuntu:22.04",
+    pull: Annotated[
+        bool, typer.Option("--pull/--no-pull", help="Pull the base image first.", rich_help_panel=BUILD_PANEL)
+    ] = True,
+    push: Annotated[
+        bool,
+        typer.Option(
+            "--push",
+            help="Push both tags; credentials from DOCKER_REGISTRY_USER and DOCKER_REGISTRY_PASSWORD.",
+            rich_help_panel=BUILD_PANEL,
+        ),
+    ] = False,
+    on_error: OnError = "cleanup",
+    debug: Debug = False,
+    manifest: ManifestOut = None,
+) -> None:
+    """Build the AI-Lab Docker image with the same playbook; JupyterLab on port 49494."""
+    from xal.build.docker import DockerBuildRequest, RegistryCredentials
+    from xal.build.docker import build_docker as run
+    from xal.build.playbook_vars import playbook_vars
+    from xal.secrets import secret_from_env
+
+    settings = o.build_settings(config, asset_id=asset_id, log_level=log_level, json=json)
+    import os
+
+    user, password = os.environ.get("DOCKER_REGISTRY_USER"), secret_from_env("DOCKER_REGISTRY_PASSWORD")
+    request = DockerBuildRequest(
+        repository=repository,
+        tag=tag,
+        base_image=base_image,
+        pull=pull,
+        push=push,
+        credentials=RegistryCredentials(user, password) if user and password else None,
+        ansible_vars=playbook_vars(settings, interactive=False, os_password=False),
+        on_error=on_error,
+        debug=debug,
+        manifest_path=manifest,
+    )
+    _print_manifest(run(settings, request), settings.json)
+
+
+def rehearse(
+    asset_id: o.AssetId = None,
+    log_level: o.LogLevel = None,
+    json: o.Json = None,
+    copy_region: Annotated[
+        list[str] | None, typer.Option("--ami-region", help="Also rehearse copies to these regions.")
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Install the real JupyterLab, notebook packages and Docker "
+            "(minutes, downloads from PyPI/Debian) instead of small stand-ins.",
+        ),
+    ] = False,
+) -> None:
+    """Rehearse the AMI build offline: real Packer + Ansible against an embedded AWS emulator (moto)
+    and a local sshd container standing in for the EC2 instance. Nothing reaches AWS.
+    """
+    from xal.rehearsal import rehearse as run
+
+    settings = o.build_settings(None, asset_id=asset_id, log_level=log_level, json=json)
+    _print_manifest(run(settings, ami_regions=tuple(copy_region or ("us-east-1",)), full=full), settings.json)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("build-ami", rich_help_panel=PANEL)(build_ami)
+    app.command("build-docker", rich_help_panel=PANEL)(build_docker)
+    app.command("rehearse", rich_help_panel=PANEL)(rehearse)

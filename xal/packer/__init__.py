@@ -1,0 +1,1 @@
+"""Packer: templates in ``packer/``, run as a subprocess with an argv list."""

@@ -1,0 +1,117 @@
+"""Thin proxy around the ``packer`` executable (injected, so tests can swap it).
+
+Packer runs in its own process group: a Ctrl-C reaches xal, which forwards exactly one SIGINT
+to Packer and keeps reading its output until Packer has finished its own cleanup (terminating
+the instance, deleting the security group and key pair). Only then does xal exit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from xal.errors import ExitCode, XalError
+from xal.packer.machine_readable import PackerEvent, parse_line
+
+ON_ERROR_CHOICES = ("cleanup", "abort", "ask")
+PLUGINS_MIN_VERSION = (1, 7, 0)
+
+
+@dataclass(frozen=True)
+class PackerRun:
+    returncode: int
+    interrupted: bool
+
+
+class PackerBinary:
+    def __init__(self, executable: str = "packer") -> None:
+        self.executable = executable
+
+    def path(self) -> str:
+        found = shutil.which(self.executable)
+        if found is None:
+            raise XalError(f"{self.executable} not found on PATH; run scripts/bootstrap or install Packer")
+        return found
+
+    def version(self) -> tuple[int, int, int]:
+        out = subprocess.run([self.path(), "version"], capture_output=True, text=True, check=False).stdout
+        m = re.search(r"v?(\d+)\.(\d+)\.(\d+)", out)
+        if not m:
+            raise XalError(f"cannot read the Packer version from {out.strip()!r}")
+        return int(m[1]), int(m[2]), int(m[3])
+
+    def uses_plugins(self) -> bool:
+        """Packer >= 1.7 needs ``required_plugins`` and ``packer init``; 1.6 has the builders built in."""
+        return self.version() >= PLUGINS_MIN_VERSION
+
+    def init(self, template_dir: Path, env: Mapping[str, str]) -> None:
+        result = subprocess.run(
+            [self.path(), "init", "."], cwd=template_dir, env=dict(env), capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise XalError(f"packer init failed: {result.stderr.strip() or result.stdout.strip()}")
+
+    def build(
+        self,
+        template_dir: Path,
+        var_file: Path,
+        env: Mapping[str, str],
+        on_event: Callable[[PackerEvent], None],
+        *,
+        only: list[str] | None = None,
+        on_error: str = "cleanup",
+        debug: bool = False,
+    ) -> PackerRun:
+        """Run ``packer build -machine-readable``; every parsed line goes to ``on_event``."""
+        if on_error not in ON_ERROR_CHOICES:
+            raise XalError(f"--on-error must be one of {', '.join(ON_ERROR_CHOICES)}", ExitCode.USAGE)
+        argv = [
+            self.path(),
+            "build",
+            "-machine-readable",
+            "-color=false",
+            f"-on-error={on_error}",
+            f"-var-file={var_file}",
+        ]
+        if only:
+            argv.append(f"-only={','.join(only)}")
+        if debug:
+            argv.append("-debug")
+        argv.append(".")
+        interactive = debug or on_error == "ask"
+        proc = subprocess.Popen(
+            argv,
+            cwd=template_dir,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            stdin=None if interactive else subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        interrupted = False
+
+        def forward(signum: int, _frame: object) -> None:
+            nonlocal interrupted
+            if proc.poll() is None:
+                interrupted = True
+                os.killpg(proc.pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+
+        previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                event = parse_line(line)
+                if event is not None:
+                    on_event(event)
+            returncode = proc.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return PackerRun(returncode, interrupted)

@@ -1,0 +1,35 @@
+"""Password hashing done locally, so clear-text passwords never reach Ansible, argv or logs.
+
+SHA-512 crypt (``$6$``) for the OS account via passlib (the stdlib ``crypt`` module is gone in
+Python 3.13); the Jupyter server hash in the ``sha1:<salt>:<hex>`` format that
+``jupyter_server.auth.passwd_check`` verifies, computed without importing jupyter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets as pysecrets
+
+from xal.errors import UsageError
+from xal.secrets import register_secret
+
+MIN_PASSWORD_LENGTH = 4
+
+
+def _checked(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UsageError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    register_secret(password)
+    return password
+
+
+def os_password_hash(password: str) -> str:
+    from passlib.hash import sha512_crypt
+
+    return sha512_crypt.using(rounds=656000).hash(_checked(password))
+
+
+def jupyter_password_hash(password: str) -> str:
+    salt = pysecrets.token_hex(6)
+    digest = hashlib.sha1((_checked(password) + salt).encode(), usedforsecurity=False).hexdigest()
+    return f"sha1:{salt}:{digest}"

@@ -1,0 +1,89 @@
+"""The offline rehearsal: the real AMI build against an embedded AWS emulator and a local "instance".
+
+moto answers every EC2 call Packer makes (security group, instance, AMI, copies, tags); an sshd
+container answers the SSH connection, so the real playbook runs on a real Debian system. The
+result is checked in the emulator afterwards: every AMI available and tagged with the asset-id.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from xal import naming
+from xal.aws.session import AwsSessionFactory
+from xal.build.ami import AmiBuildRequest, Communicator, build_ami
+from xal.build.playbook_vars import playbook_vars
+from xal.config import Settings
+from xal.errors import XalError
+from xal.local.images import prepare_local_images, require_tools
+from xal.local.moto_server import moto_server
+from xal.local.sshd_target import generate_key, sshd_target
+from xal.manifest import BuildManifest
+from xal.packer.binary import PackerBinary
+from xal.paths import state_dir
+
+# moto ships Canonical-owned Ubuntu AMIs (not 22.04), so the filter search path is exercised too
+REHEARSAL_AMI_FILTER = "ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*"
+REHEARSAL_OS_PASSWORD = "ailab"  # noqa: S105 - the documented, expired default of the rehearsal image
+# small stand-ins for the heavy downloads; --full installs the real ones
+STAND_IN_VARS: dict[str, Any] = {
+    "ai_lab_jupyter_requirements": ["jupyter_server==2.14.2"],
+    "ai_lab_notebook_requirements": [],
+    "ai_lab_docker_packages": ["docker.io"],
+}
+
+
+def verify_amis(factory: AwsSessionFactory, manifest: BuildManifest) -> None:
+    """Every AMI of the build exists, is available and carries the asset tag."""
+    for region, ami in manifest.amis.items():
+        images = factory.client("ec2", region).describe_images(ImageIds=[ami])["Images"]
+        image = images[0] if images else {}
+        tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+        if image.get("State") != "available" or tags.get(naming.TAG_KEY) != manifest.asset_id:
+            raise XalError(f"rehearsal check failed: AMI {ami} in {region} is {image.get('State')} with tags {tags}")
+
+
+def rehearse(
+    settings: Settings,
+    ami_regions: tuple[str, ...] = ("us-east-1",),
+    full: bool = False,
+    packer: PackerBinary | None = None,
+) -> BuildManifest:
+    require_tools("docker", "mmdebstrap", "packer", "ssh-keygen")
+    work = state_dir() / "rehearsal"
+    images = prepare_local_images(settings, work / "images")
+    with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="xal-rehearsal-") as tmp:
+        local = replace(settings, aws_endpoint_url=endpoint)
+        factory = AwsSessionFactory(local)
+        key = generate_key(Path(tmp) / "id_ed25519")
+        key_name = f"xal-rehearsal-{naming.stack_safe(settings.asset_id)}"
+        factory.client("ec2").import_key_pair(
+            KeyName=key_name,
+            PublicKeyMaterial=Path(f"{key}.pub").read_bytes(),
+            TagSpecifications=naming.tag_specifications(settings.asset_id, "key-pair"),
+        )
+        with sshd_target(images[1], key) as target:
+            ansible_vars = {
+                **({} if full else STAND_IN_VARS),
+                **playbook_vars(local, interactive=False, os_password=False),
+                "ai_lab_os_password_hash": _rehearsal_hash(),
+            }
+            request = AmiBuildRequest(
+                ami_regions=ami_regions,
+                source_ami_name_filter=REHEARSAL_AMI_FILTER,
+                communicator=Communicator(target.user, target.host, target.port, key_name, target.key),
+                ansible_vars=ansible_vars,
+            )
+            manifest = build_ami(local, request, packer)
+        verify_amis(factory, manifest)
+        manifest.extra["rehearsal"] = {"endpoint": endpoint, "ssh_target": target.container}
+    return manifest
+
+
+def _rehearsal_hash() -> str:
+    from xal.passwords import os_password_hash
+
+    return os_password_hash(REHEARSAL_OS_PASSWORD)
