@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from xal.config import Settings
@@ -39,3 +40,20 @@ def playbook_vars(settings: Settings, interactive: bool, os_password: bool = Tru
         {"name": name, "content": content.decode()} for name, content in bundle.certificates
     ]
     return values
+
+
+def load_vars_file(path: Path | None) -> dict[str, Any]:
+    """Extra playbook variables from a YAML or JSON file (``--playbook-vars``), e.g. pinned versions."""
+    if path is None:
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"playbook variables file {path} not found") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"playbook variables file {path} is not valid YAML/JSON: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise UsageError(f"playbook variables file {path} must hold a mapping of variable names to values")
+    return data

@@ -30,6 +30,14 @@ Debug = Annotated[
         rich_help_panel=BUILD_PANEL,
     ),
 ]
+PlaybookVars = Annotated[
+    Path | None,
+    typer.Option(
+        "--playbook-vars",
+        help="YAML/JSON file with extra playbook variables (versions, package lists).",
+        rich_help_panel=BUILD_PANEL,
+    ),
+]
 ManifestOut = Annotated[
     Path | None,
     typer.Option(
@@ -85,14 +93,19 @@ def build_ami(
     source_ami_filter: Annotated[
         str | None, typer.Option(help="Name filter for the source AMI search.", rich_help_panel=BUILD_PANEL)
     ] = None,
+    playbook_vars_file: PlaybookVars = None,
     on_error: OnError = "cleanup",
     debug: Debug = False,
     manifest: ManifestOut = None,
-    ssh_host: Annotated[str | None, typer.Option(rich_help_panel=COMM_PANEL)] = None,
-    ssh_port: Annotated[int | None, typer.Option(rich_help_panel=COMM_PANEL)] = None,
-    ssh_username: Annotated[str | None, typer.Option(rich_help_panel=COMM_PANEL)] = None,
-    ssh_keypair_name: Annotated[str | None, typer.Option(rich_help_panel=COMM_PANEL)] = None,
-    ssh_private_key_file: Annotated[Path | None, typer.Option(rich_help_panel=COMM_PANEL)] = None,
+    ssh_host: Annotated[str | None, typer.Option(help="Connect here instead of the instance's address; must be "
+                        "loopback with a local --aws-endpoint-url.", rich_help_panel=COMM_PANEL)] = None,
+    ssh_port: Annotated[int | None, typer.Option(help="SSH port [default: 22].", rich_help_panel=COMM_PANEL)] = None,
+    ssh_username: Annotated[str | None, typer.Option(help="Login user [default: ubuntu].",
+                            rich_help_panel=COMM_PANEL)] = None,
+    ssh_keypair_name: Annotated[str | None, typer.Option(help="Existing EC2 key pair [default: a temporary one].",
+                                rich_help_panel=COMM_PANEL)] = None,
+    ssh_private_key_file: Annotated[Path | None, typer.Option(help="Private key of --ssh-keypair-name.",
+                                    rich_help_panel=COMM_PANEL)] = None,
 ) -> None:
     """Build the AI-Lab AMI with Packer + Ansible, tagged with the asset-id, copied to --ami-region.
 
@@ -102,7 +115,7 @@ def build_ami(
     """
     from xal.build.ami import AmiBuildRequest, Communicator
     from xal.build.ami import build_ami as run
-    from xal.build.playbook_vars import playbook_vars
+    from xal.build.playbook_vars import load_vars_file, playbook_vars
 
     settings = o.build_settings(
         config,
@@ -128,7 +141,7 @@ def build_ami(
             ssh_keypair_name,
             str(ssh_private_key_file) if ssh_private_key_file else None,
         ),
-        ansible_vars=playbook_vars(settings, interactive=True),
+        ansible_vars={**load_vars_file(playbook_vars_file), **playbook_vars(settings, interactive=True)},
     )
     _print_manifest(run(settings, request), settings.json)
 
@@ -161,6 +174,7 @@ def build_docker(
             rich_help_panel=BUILD_PANEL,
         ),
     ] = False,
+    playbook_vars_file: PlaybookVars = None,
     on_error: OnError = "cleanup",
     debug: Debug = False,
     manifest: ManifestOut = None,
@@ -168,7 +182,7 @@ def build_docker(
     """Build the AI-Lab Docker image with the same playbook; JupyterLab on port 49494."""
     from xal.build.docker import DockerBuildRequest, RegistryCredentials
     from xal.build.docker import build_docker as run
-    from xal.build.playbook_vars import playbook_vars
+    from xal.build.playbook_vars import load_vars_file, playbook_vars
     from xal.secrets import secret_from_env
 
     settings = o.build_settings(config, asset_id=asset_id, log_level=log_level, json=json)
@@ -182,7 +196,10 @@ def build_docker(
         pull=pull,
         push=push,
         credentials=RegistryCredentials(user, password) if user and password else None,
-        ansible_vars=playbook_vars(settings, interactive=False, os_password=False),
+        ansible_vars={
+            **load_vars_file(playbook_vars_file),
+            **playbook_vars(settings, interactive=False, os_password=False),
+        },
         on_error=on_error,
         debug=debug,
         manifest_path=manifest,

@@ -40,10 +40,9 @@ def declared_variables(template_dir: Path) -> dict[str, Declared]:
     found: dict[str, Declared] = {}
     for path in sorted(template_dir.glob("*.pkr.hcl")):
         with path.open() as fh:
-            doc = hcl2.load(fh)
+            doc = hcl2.load(fh, serialization_options=hcl2.SerializationOptions(strip_string_quotes=True))
         for block in doc.get("variable", []):
-            for quoted, body in block.items():
-                name = quoted.strip('"')
+            for name, body in block.items():
                 found[name] = Declared(
                     name, _type_expr(body.get("type")), body.get("default", _SENTINEL), bool(body.get("sensitive"))
                 )

@@ -1,0 +1,77 @@
+"""The machine-readable parser on output recorded from real Packer 1.6.6 runs against moto."""
+
+from pathlib import Path
+
+from xal.packer.machine_readable import BuildOutcome, ansible_task_of, parse_line, step_of, unescape
+
+DATA = Path(__file__).parent / "data"
+
+
+def _outcome(name: str) -> BuildOutcome:
+    outcome = BuildOutcome()
+    for line in (DATA / name).read_text().splitlines():
+        event = parse_line(line)
+        if event is not None:
+            outcome.feed(event)
+    return outcome
+
+
+def test_successful_build_yields_ami_per_region_and_source_ami() -> None:
+    outcome = _outcome("packer_ami_build.out")
+    assert outcome.amis() == {"eu-central-1": "ami-85afc80cfbb9dbfd3", "us-east-1": "ami-73d5a07a3bafd0c61"}
+    assert outcome.source_amis == {"ami-785db401"}
+    assert outcome.errors == []
+    art = outcome.artifact_for("amazon-ebs.ai_lab")
+    assert art is not None
+    assert art.builder_id == "mitchellh.amazonebs"
+    assert "AMIs were created:\neu-central-1: ami-85afc80cfbb9dbfd3" in art.string
+
+
+def test_failed_build_names_the_ansible_task_and_its_message() -> None:
+    outcome = _outcome("packer_ami_failed.out")
+    assert outcome.amis() == {}
+    assert outcome.ansible_failures == ["task 'Break on purpose' failed: non-zero return code"]
+    assert any("Error executing Ansible" in e for e in outcome.errors)
+
+
+def test_line_parsing_and_unescaping() -> None:
+    event = parse_line("1795618478,xal.docker.ai_lab,artifact,0,id,a%!(PACKER_COMMA)b\n")
+    assert event is not None
+    assert (event.timestamp, event.target, event.kind, event.data) == (
+        1795618478,
+        "xal.docker.ai_lab",
+        "artifact",
+        ("0", "id", "a,b"),
+    )
+    assert parse_line("not machine readable") is None
+    assert parse_line("") is None
+    assert unescape("x\\ny%!(PACKER_COMMA)z") == "x\ny,z"
+
+
+def test_step_and_task_extraction() -> None:
+    assert step_of("==> xal.amazon-ebs.ai_lab: Creating AMI Exasol-AI-Lab-1 from instance i-1") == (
+        "xal.amazon-ebs.ai_lab",
+        "Creating AMI Exasol-AI-Lab-1 from instance i-1",
+    )
+    assert step_of("    xal.amazon-ebs.ai_lab: ok: [default]") is None
+    assert ansible_task_of("    xal.docker.ai_lab: TASK [ai_lab_jupyter : Install JupyterLab] ****") == (
+        "ai_lab_jupyter : Install JupyterLab"
+    )
+    assert ansible_task_of("PLAY RECAP") is None
+
+
+def test_post_processor_artifact_replaces_builder_artifact() -> None:
+    outcome = BuildOutcome()
+    for line in [
+        "1,xal.docker.ai_lab,artifact,0,builder-id,packer.docker",
+        "1,xal.docker.ai_lab,artifact,0,id,sha256:abc",
+        "2,xal.docker.ai_lab,artifact,1,builder-id,packer.post-processor.docker-tag",
+        "2,xal.docker.ai_lab,artifact,1,id,exasol/ai-lab:latest",
+    ]:
+        event = parse_line(line)
+        assert event is not None
+        outcome.feed(event)
+    art = outcome.artifact_for("docker.ai_lab")
+    assert art is not None
+    assert (art.builder_id, art.id) == ("packer.post-processor.docker-tag", "exasol/ai-lab:latest")
+    assert outcome.amis() == {}
