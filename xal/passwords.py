@@ -11,15 +11,14 @@ import hashlib
 import secrets as pysecrets
 
 from xal.errors import UsageError
-from xal.secrets import register_secret
 
 MIN_PASSWORD_LENGTH = 4
 
 
 def _checked(password: str) -> str:
+    """Reject passwords too short to be one (registration as a secret happens where it is read)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UsageError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
-    register_secret(password)
     return password
 
 

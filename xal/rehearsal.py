@@ -20,6 +20,7 @@ from xal.config import Settings
 from xal.errors import XalError
 from xal.local.images import prepare_local_images, require_tools
 from xal.local.moto_server import moto_server
+from xal.local.slc_repo import install_stand_in_repo
 from xal.local.sshd_target import generate_key, sshd_target
 from xal.manifest import BuildManifest
 from xal.packer.binary import PackerBinary
@@ -28,11 +29,14 @@ from xal.paths import state_dir
 # moto ships Canonical-owned Ubuntu AMIs (not 22.04), so the filter search path is exercised too
 REHEARSAL_AMI_FILTER = "ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*"
 REHEARSAL_OS_PASSWORD = "ailab"  # noqa: S105 - the documented, expired default of the rehearsal image
-# small stand-ins for the heavy downloads; --full installs the real ones
-STAND_IN_VARS: dict[str, Any] = {
-    "ai_lab_jupyter_requirements": ["jupyter_server==2.14.2"],
-    "ai_lab_notebook_requirements": [],
-    "ai_lab_docker_packages": ["docker.io"],
+# What a container cannot do: it is not a VM, so NetworkManager is installed but never applied.
+CONTAINER_VARS: dict[str, Any] = {"ai_lab_netplan_apply": False}
+# --quick: small stand-ins for the heavy downloads (JupyterLab, notebook packages, Docker)
+QUICK_VARS: dict[str, Any] = {
+    "ai_lab_jupyter_requirements": ["six==1.17.0"],
+    "ai_lab_notebooks_requirements": [],
+    "ai_lab_docker_packages": [],
+    "ai_lab_netplan_packages": [],
 }
 
 
@@ -49,7 +53,7 @@ def verify_amis(factory: AwsSessionFactory, manifest: BuildManifest) -> None:
 def rehearse(
     settings: Settings,
     ami_regions: tuple[str, ...] = ("us-east-1",),
-    full: bool = False,
+    quick: bool = False,
     packer: PackerBinary | None = None,
 ) -> BuildManifest:
     require_tools("docker", "mmdebstrap", "packer", "ssh-keygen")
@@ -67,7 +71,9 @@ def rehearse(
         )
         with sshd_target(images[1], key) as target:
             ansible_vars = {
-                **({} if full else STAND_IN_VARS),
+                **CONTAINER_VARS,
+                **(QUICK_VARS if quick else {}),
+                **install_stand_in_repo(target.container),
                 **playbook_vars(local, interactive=False, os_password=False),
                 "ai_lab_os_password_hash": _rehearsal_hash(),
             }

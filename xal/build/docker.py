@@ -21,7 +21,7 @@ from xal.secrets import register_secret
 SOURCE = "xal.docker.ai_lab"
 JUPYTER_PORT = 49494
 NOTEBOOKS = "/home/jupyter/notebooks"
-ENTRYPOINT = ["python3", "/home/jupyter/entrypoint.py"]
+ENTRYPOINT = ["/usr/local/bin/ai-lab-entrypoint"]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from xal.config import Settings
 from xal.errors import UsageError
 from xal.local.ca_certs import CaBundle
 from xal.passwords import jupyter_password_hash, os_password_hash
-from xal.secrets import secret_from_env
+from xal.secrets import register_secret, secret_from_env
 
 OS_PASSWORD_ENV = "XAL_DEFAULT_PASSWORD"  # noqa: S105 - a variable name
 JUPYTER_PASSWORD_ENV = "XAL_JUPYTER_PASSWORD"  # noqa: S105 - a variable name
@@ -23,7 +23,8 @@ def _os_password(interactive: bool) -> str:
     if interactive and sys.stdin.isatty():
         import typer
 
-        return typer.prompt("Default OS password (expired at first login)", hide_input=True, confirmation_prompt=True)
+        prompted = typer.prompt("Default OS password (expired at login)", hide_input=True, confirmation_prompt=True)
+        return register_secret(prompted) or prompted
     raise UsageError(f"set {OS_PASSWORD_ENV} to the image's default OS password (it is expired at first login)")
 
 

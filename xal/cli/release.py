@@ -97,15 +97,23 @@ def build_ami(
     on_error: OnError = "cleanup",
     debug: Debug = False,
     manifest: ManifestOut = None,
-    ssh_host: Annotated[str | None, typer.Option(help="Connect here instead of the instance's address; must be "
-                        "loopback with a local --aws-endpoint-url.", rich_help_panel=COMM_PANEL)] = None,
+    ssh_host: Annotated[
+        str | None,
+        typer.Option(
+            help="Connect here instead of the instance's address; must be loopback with a local --aws-endpoint-url.",
+            rich_help_panel=COMM_PANEL,
+        ),
+    ] = None,
     ssh_port: Annotated[int | None, typer.Option(help="SSH port [default: 22].", rich_help_panel=COMM_PANEL)] = None,
-    ssh_username: Annotated[str | None, typer.Option(help="Login user [default: ubuntu].",
-                            rich_help_panel=COMM_PANEL)] = None,
-    ssh_keypair_name: Annotated[str | None, typer.Option(help="Existing EC2 key pair [default: a temporary one].",
-                                rich_help_panel=COMM_PANEL)] = None,
-    ssh_private_key_file: Annotated[Path | None, typer.Option(help="Private key of --ssh-keypair-name.",
-                                    rich_help_panel=COMM_PANEL)] = None,
+    ssh_username: Annotated[
+        str | None, typer.Option(help="Login user [default: ubuntu].", rich_help_panel=COMM_PANEL)
+    ] = None,
+    ssh_keypair_name: Annotated[
+        str | None, typer.Option(help="Existing EC2 key pair [default: a temporary one].", rich_help_panel=COMM_PANEL)
+    ] = None,
+    ssh_private_key_file: Annotated[
+        Path | None, typer.Option(help="Private key of --ssh-keypair-name.", rich_help_panel=COMM_PANEL)
+    ] = None,
 ) -> None:
     """Build the AI-Lab AMI with Packer + Ansible, tagged with the asset-id, copied to --ami-region.
 
@@ -214,12 +222,12 @@ def rehearse(
     copy_region: Annotated[
         list[str] | None, typer.Option("--ami-region", help="Also rehearse copies to these regions.")
     ] = None,
-    full: Annotated[
+    quick: Annotated[
         bool,
         typer.Option(
-            "--full",
-            help="Install the real JupyterLab, notebook packages and Docker "
-            "(minutes, downloads from PyPI/Debian) instead of small stand-ins.",
+            "--quick",
+            help="Small stand-ins instead of the real JupyterLab, notebook packages and Docker "
+            "(seconds instead of minutes).",
         ),
     ] = False,
 ) -> None:
@@ -229,7 +237,7 @@ def rehearse(
     from xal.rehearsal import rehearse as run
 
     settings = o.build_settings(None, asset_id=asset_id, log_level=log_level, json=json)
-    _print_manifest(run(settings, ami_regions=tuple(copy_region or ("us-east-1",)), full=full), settings.json)
+    _print_manifest(run(settings, ami_regions=tuple(copy_region or ("us-east-1",)), quick=quick), settings.json)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,8 @@ AMAZON_BUILDER_IDS = ("mitchellh.amazonebs", "mitchellh.amazon.ebs")
 _STEP = re.compile(r"^==> (?P<source>[\w.-]+): (?P<message>.+)$")
 _TASK = re.compile(r"TASK \[(?P<task>.+?)\]")
 _SOURCE_AMI = re.compile(r"Found Image ID: (?P<ami>ami-[0-9a-f]+)")
+# ansible-core >= 2.19 prints one "[ERROR]: Task failed: ..." line; older versions only the result dict
+_ANSIBLE_ERROR = re.compile(r"\[ERROR\]: Task failed: (?:Module failed: )?(?P<message>.+)")
 _ANSIBLE_FAILURE = re.compile(r"(?:fatal|failed): \[[^\]]+\]: (?:FAILED!|UNREACHABLE!) => (?P<result>\{.*\})")
 
 
@@ -107,8 +109,17 @@ class BuildOutcome:
                 self.source_amis.add(m["ami"])
             if task := ansible_task_of(text):
                 self.ansible_task = task
-            elif m := _ANSIBLE_FAILURE.search(text):
-                self.ansible_failures.append(f"task '{self.ansible_task}' failed: {_result_message(m['result'])}")
+            elif m := _ANSIBLE_ERROR.search(text):
+                self._ansible_failed(m["message"].strip())
+            elif (m := _ANSIBLE_FAILURE.search(text)) and not self._task_failure_seen:
+                self._ansible_failed(_result_message(m["result"]))
+
+    @property
+    def _task_failure_seen(self) -> bool:
+        return bool(self.ansible_failures) and self.ansible_failures[-1].startswith(f"task '{self.ansible_task}' ")
+
+    def _ansible_failed(self, message: str) -> None:
+        self.ansible_failures.append(f"task '{self.ansible_task}' failed: {message}")
 
     def _artifact(self, event: PackerEvent) -> None:
         key, value = event.data[1], ",".join(event.data[2:])
