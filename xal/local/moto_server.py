@@ -8,6 +8,7 @@ state never leaks between runs. The EC2 ExportImage actions moto lacks are added
 from __future__ import annotations
 
 import logging
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,7 +29,12 @@ def moto_server() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    # moto keeps its state per process, not per server: start from an empty account every time
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback http
+    opener.open(reset, timeout=10).close()
     try:
-        yield f"http://{host}:{port}"
+        yield endpoint
     finally:
         server.stop()
