@@ -1,0 +1,22 @@
+"""Opt-in tier: talks to a real AWS account. Runs only with XAL_AWS_TESTS=1 (see tests/conftest.py)."""
+
+import pytest
+
+from xal.aws.session import AwsSessionFactory
+from xal.config import load_settings
+
+pytestmark = pytest.mark.aws
+
+
+def test_credentials_resolve_to_an_account() -> None:
+    factory = AwsSessionFactory(load_settings({}))
+    assert factory.account_id().isdigit()
+
+
+def test_canonical_source_ami_filter_finds_an_image() -> None:
+    factory = AwsSessionFactory(load_settings({}))
+    images = factory.client("ec2").describe_images(
+        Owners=["099720109477"],
+        Filters=[{"Name": "name", "Values": ["ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*"]}],
+    )["Images"]
+    assert images
