@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,10 @@ class BuildManifest:
     docker_image: str | None = None
     docker_tags: list[str] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
+    # exported disk images: asset_id, ami_id, format, bucket, key, size, sha256 (+ checksum_type,
+    # part_size, parts), url, task_id - see xal.export.rename.VmImage
+    vm_images: list[dict[str, Any]] = field(default_factory=list)
+    public_amis: list[str] = field(default_factory=list)  # AMIs made public (launch permission "all")
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -55,6 +59,26 @@ class BuildManifest:
         data = asdict(self)
         data["seconds"] = self.seconds
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BuildManifest:
+        """Inverse of to_dict; unknown keys (from newer versions) are kept in ``extra``."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["git"] = GitInfo(**(data.get("git") or {"sha": None, "dirty": None}))
+        unknown = {k: v for k, v in data.items() if k not in known and k != "seconds"}
+        values["extra"] = {**unknown, **(data.get("extra") or {})}
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: Path) -> BuildManifest:
+        return cls.from_dict(json.loads(path.read_text()))
+
+    def add_vm_image(self, image: dict[str, Any]) -> None:
+        """Record an exported image, replacing an earlier record of the same format."""
+        self.vm_images = [i for i in self.vm_images if i.get("format") != image.get("format")]
+        self.vm_images.append(image)
+        self.vm_images.sort(key=lambda i: str(i.get("format")))
 
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,298 @@
+"""EC2 ExportImage for moto: the two actions moto 5.x lacks, added to its EC2Response in-process.
+
+moto >= 5.1 serialises plain dicts through the botocore model (``ActionResult``), so two methods on
+``EC2Response`` are enough, and every client of a ThreadedMotoServer started in this process sees
+them, including a CLI running as a subprocess (see feasibility.md §7).
+
+The fake behaves like AWS where xal depends on it:
+
+- a task is ``active`` for ``duration(ami, fmt)`` seconds (Progress rising), then ``completed``,
+  and only then is the disk image written to moto's S3 at ``<S3Prefix><task-id>.<fmt>``;
+- ``ClientToken`` is idempotent: the same token returns the same task;
+- tags of ``TagSpecifications`` (``export-image-task``) are kept and returned;
+- unknown AMI -> ``InvalidAMIID.NotFound``; missing bucket -> ``InvalidParameter``;
+- at most ``max_active_per_region`` active tasks (``ResourceLimitExceeded``) and one active task
+  per AMI (``IncorrectState``), so a scheduler that ignores the limits fails loudly;
+- a failure can be injected per (ami, format): the task ends ``deleted`` with that StatusMessage.
+
+It also counts calls per action and the highest concurrency seen, for tests and the benchmark.
+It relies on moto internals (``EC2Response``, ``ActionResult``, ``s3_backends``); if they change,
+the fallback is a botocore ``before-call`` hook (feasibility.md §7, option 1).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+MIB = 1024 * 1024
+Duration = float | Callable[[str, str], float]
+
+
+@dataclass
+class ExportFakeConfig:
+    """How the fake behaves; ``duration`` is seconds per task or a function of (ami_id, FORMAT)."""
+
+    duration: Duration = 0.0
+    object_size: int = 12 * MIB
+    max_active_per_region: int = 5
+    one_task_per_ami: bool = True
+    failures: dict[tuple[str, str], str] = field(default_factory=dict)  # (ami, FORMAT) -> StatusMessage
+
+    def seconds(self, ami_id: str, fmt: str) -> float:
+        return self.duration(ami_id, fmt) if callable(self.duration) else float(self.duration)
+
+
+def image_bytes(ami_id: str, fmt: str, size: int) -> bytes:
+    """The deterministic content the fake writes for an export, so tests can predict checksums."""
+    unit = f"fake {fmt.lower()} disk of {ami_id}\n".encode()
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+@dataclass
+class _Task:
+    data: dict[str, Any]
+    account: str
+    region: str
+    fmt: str
+    started: float
+    seconds: float
+    failure: str | None
+
+
+class MotoExportFake:
+    """State and counters of the fake; install() patches moto, uninstall() restores it."""
+
+    def __init__(self, config: ExportFakeConfig | None = None) -> None:
+        self.config = config or ExportFakeConfig()
+        self.tasks: dict[str, _Task] = {}
+        self.tokens: dict[tuple[str, str, str], str] = {}
+        self.calls: Counter[str] = Counter()
+        self.max_active: Counter[str] = Counter()  # region -> highest number of simultaneously active tasks
+        self._lock = threading.Lock()
+        self._saved: dict[str, Any] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def install(self) -> MotoExportFake:
+        from moto.ec2.responses import EC2Response
+
+        fake = self
+
+        def export_image(self: Any) -> Any:
+            return fake._export_image(self)
+
+        def describe_export_image_tasks(self: Any) -> Any:
+            return fake._describe(self)
+
+        for name, impl in (
+            ("export_image", export_image),
+            ("describe_export_image_tasks", describe_export_image_tasks),
+        ):
+            self._saved[name] = EC2Response.__dict__.get(name)
+            setattr(EC2Response, name, impl)
+        return self
+
+    def uninstall(self) -> None:
+        from moto.ec2.responses import EC2Response
+
+        for name, original in self._saved.items():
+            if original is None:
+                delattr(EC2Response, name)
+            else:
+                setattr(EC2Response, name, original)
+        self._saved.clear()
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _active(self, account: str, region: str) -> list[_Task]:
+        return [
+            t
+            for t in self.tasks.values()
+            if (t.account, t.region) == (account, region) and t.data["Status"] == "active"
+        ]
+
+    def _advance(self, task: _Task, now: float) -> None:
+        if task.data["Status"] != "active":
+            return
+        elapsed = now - task.started
+        if elapsed < task.seconds:
+            progress = min(99, int(100 * elapsed / task.seconds)) if task.seconds else 0
+            task.data.update(Progress=str(progress), StatusMessage="converting" if progress else "validating")
+            return
+        if task.failure is not None:
+            task.data.update(Status="deleted", StatusMessage=task.failure)
+            task.data.pop("Progress", None)
+            return
+        from moto.s3.models import s3_backends
+
+        loc = task.data["S3ExportLocation"]
+        key = f"{loc.get('S3Prefix', '')}{task.data['ExportImageTaskId']}.{task.fmt.lower()}"
+        body = image_bytes(task.data["ImageId"], task.fmt, self.config.object_size)
+        s3_backends[task.account]["aws"].put_object(loc["S3Bucket"], key, body)
+        task.data.update(Status="completed", Progress="100")
+        task.data.pop("StatusMessage", None)
+
+    # -- actions -------------------------------------------------------------------------------
+    def _export_image(self, response: Any) -> Any:
+        from moto.core.responses import ActionResult
+        from moto.ec2.exceptions import EC2ClientError
+        from moto.s3.models import s3_backends
+
+        account, region = response.current_account, response.region
+        image_id = response._get_param("ImageId")
+        fmt = str(response._get_param("DiskImageFormat")).upper()
+        loc = response._get_param("S3ExportLocation", {}) or {}
+        token = response._get_param("ClientToken")
+        with self._lock:
+            self.calls["ExportImage"] += 1
+            if token and (account, region, token) in self.tokens:
+                return ActionResult(self._public(self.tasks[self.tokens[(account, region, token)]]))
+            response.ec2_backend.describe_images(ami_ids=[image_id])  # InvalidAMIID.NotFound like AWS
+            if loc.get("S3Bucket") not in s3_backends[account]["aws"].buckets:
+                raise EC2ClientError("InvalidParameter", f"The S3 bucket {loc.get('S3Bucket')} does not exist")
+            now = time.monotonic()
+            for t in self._active(account, region):
+                self._advance(t, now)
+            active = self._active(account, region)
+            if len(active) >= self.config.max_active_per_region:
+                raise EC2ClientError(
+                    "ResourceLimitExceeded",
+                    f"You have reached the limit of {self.config.max_active_per_region} active export image tasks",
+                )
+            if self.config.one_task_per_ami and any(t.data["ImageId"] == image_id for t in active):
+                raise EC2ClientError("IncorrectState", f"An export task for {image_id} is already in progress")
+            tid = f"export-ami-{uuid.uuid4().hex[:17]}"
+            tags = [
+                tag
+                for spec in response._get_param("TagSpecifications", []) or []
+                if spec.get("ResourceType") == "export-image-task"
+                for tag in spec.get("Tags", [])
+            ]
+            data = {
+                "ExportImageTaskId": tid,
+                "Description": response._get_param("Description", ""),
+                "ImageId": image_id,
+                "Progress": "0",
+                "Status": "active",
+                "StatusMessage": "validating",
+                "S3ExportLocation": {"S3Bucket": loc["S3Bucket"], "S3Prefix": loc.get("S3Prefix", "")},
+                "Tags": tags,
+            }
+            self.tasks[tid] = _Task(
+                data,
+                account,
+                region,
+                fmt,
+                now,
+                self.config.seconds(image_id, fmt),
+                self.config.failures.get((image_id, fmt)),
+            )
+            if token:
+                self.tokens[(account, region, token)] = tid
+            self.max_active[region] = max(self.max_active[region], len(active) + 1)
+            out = self._public(self.tasks[tid])
+            out.update(DiskImageFormat=fmt.lower(), RoleName=response._get_param("RoleName") or "vmimport")
+            return ActionResult(out)
+
+    def _describe(self, response: Any) -> Any:
+        from moto.core.responses import ActionResult
+        from moto.ec2.exceptions import EC2ClientError
+
+        account, region = response.current_account, response.region
+        ids = response._get_param("ExportImageTaskIds", []) or []
+        with self._lock:
+            self.calls["DescribeExportImageTasks"] += 1
+            now = time.monotonic()
+            mine = {tid: t for tid, t in self.tasks.items() if (t.account, t.region) == (account, region)}
+            unknown = [tid for tid in ids if tid not in mine]
+            if unknown:
+                raise EC2ClientError(
+                    "InvalidExportImageTaskId.NotFound", f"The export image task ID '{unknown[0]}' does not exist"
+                )
+            out = []
+            for tid, task in mine.items():
+                if ids and tid not in ids:
+                    continue
+                self._advance(task, now)
+                out.append(self._public(task))
+            return ActionResult({"ExportImageTasks": out})
+
+    @staticmethod
+    def _public(task: _Task) -> dict[str, Any]:
+        data = dict(task.data)
+        data["S3ExportLocation"] = dict(data["S3ExportLocation"])
+        data["Tags"] = [dict(t) for t in data["Tags"]]
+        return data
+
+
+@contextmanager
+def moto_export(config: ExportFakeConfig | None = None) -> Iterator[MotoExportFake]:
+    """Patch moto's EC2 with ExportImage for the duration of the block (in this process)."""
+    fake = MotoExportFake(config).install()
+    try:
+        yield fake
+    finally:
+        fake.uninstall()
+
+
+# -- seeding an emulator with what an export needs (tests, benchmark, rehearsals) ---------------------
+BUCKET_STACK_TEMPLATE = """
+Resources:
+  VMBucket:
+    Type: AWS::S3::Bucket
+  VMExportRole:
+    Type: AWS::IAM::Role
+    Properties:
+      RoleName: vmimport
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: {Service: vmie.amazonaws.com}
+            Action: sts:AssumeRole
+Outputs:
+  VMBucketId:
+    Value: !Ref VMBucket
+  VMExportRoleId:
+    Value: !Ref VMExportRole
+  CfDistributionDomainName:
+    Value: %s
+"""
+FAKE_CDN_DOMAIN = "d111111abcdef8.cloudfront.net"
+SOURCE_AMI = "ami-785db401"  # a Canonical Ubuntu AMI moto ships
+
+
+def seed_bucket_stack(endpoint: str, region: str = "eu-central-1", cdn_domain: str = FAKE_CDN_DOMAIN) -> dict[str, str]:
+    """Create the bucket stack (bucket, vmimport role, CDN domain output) in moto; returns its outputs."""
+    from xal.aws.session import AwsSessionFactory
+    from xal.aws.stacks import stack_outputs
+    from xal.config import Settings
+    from xal.naming import PERMANENT_STACKS
+
+    factory = AwsSessionFactory(Settings(aws_endpoint_url=endpoint, region=region))
+    factory.client("cloudformation").create_stack(
+        StackName=PERMANENT_STACKS["bucket"], TemplateBody=BUCKET_STACK_TEMPLATE % cdn_domain
+    )
+    return stack_outputs(factory, PERMANENT_STACKS["bucket"])
+
+
+def seed_ami(endpoint: str, asset_id: str, region: str = "eu-central-1") -> str:
+    """An available AMI tagged with the asset-id, made from a throwaway instance in moto."""
+    from xal import naming
+    from xal.aws.session import AwsSessionFactory
+    from xal.config import Settings
+
+    ec2 = AwsSessionFactory(Settings(aws_endpoint_url=endpoint, region=region)).client("ec2")
+    instance = ec2.run_instances(ImageId=SOURCE_AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ami = ec2.create_image(
+        InstanceId=instance,
+        Name=naming.ami_name(asset_id),
+        TagSpecifications=naming.tag_specifications(asset_id, "image"),
+    )["ImageId"]
+    ec2.terminate_instances(InstanceIds=[instance])
+    return ami
