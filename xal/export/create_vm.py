@@ -1,0 +1,181 @@
+"""``xal create-vm`` and ``xal export-vm``: the release pipeline around the export.
+
+create-vm: build the AMI (Packer) -> start region copies (they run in AWS while we export) ->
+export the VM images -> wait for the copies -> make every AMI of the asset public (optional; after
+the copies, so the copies are public too) -> one manifest with everything. On failure the assets
+that exist so far are listed with the commands that remove them; nothing is deleted silently
+(an AMI that built fine is worth keeping for a resumed run: ``xal export`` continues).
+
+export-vm: an AMI from a running (development) instance, then the same export.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+from xal import naming
+from xal.aws.session import AwsSessionFactory
+from xal.build.ami import AmiBuildRequest, default_manifest_path
+from xal.config import Settings
+from xal.errors import NotFoundError, UsageError, XalError
+from xal.export import preflight as pf
+from xal.export.assets import list_assets, print_cleanup_report
+from xal.export.pipeline import ExportRequest, ExportResult, export_images
+from xal.export.publish import make_ami_public, start_copies, wait_available
+from xal.export.tasks import PollPolicy
+from xal.manifest import BuildManifest, GitInfo
+
+log = logging.getLogger(__name__)
+Builder = Callable[[Settings, AmiBuildRequest], BuildManifest]
+AMI_WAIT = PollPolicy(initial=15.0, factor=1.5, maximum=60.0, timeout=3 * 3600.0)
+
+
+@dataclass(frozen=True)
+class CreateVmRequest:
+    build: AmiBuildRequest = field(default_factory=AmiBuildRequest)
+    export: ExportRequest = field(default_factory=ExportRequest)
+    make_public: bool = False
+    copy_regions: tuple[str, ...] = ()
+    ami_wait: PollPolicy = AMI_WAIT
+
+
+@dataclass(frozen=True)
+class ExportVmRequest:
+    instance_id: str | None = None
+    stack_name: str | None = None
+    export: ExportRequest = field(default_factory=ExportRequest)
+    no_reboot: bool = False
+    ami_wait: PollPolicy = AMI_WAIT
+
+
+@contextmanager
+def _report_on_failure(
+    factory: AwsSessionFactory, settings: Settings, regions: list[str], bucket: str | None
+) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        if bucket is None:
+            try:
+                bucket = pf.resolve_target(factory).bucket
+            except Exception:  # the report is best effort; the original error matters
+                bucket = None
+        print_cleanup_report(list_assets(factory, settings.asset_id, regions, bucket), settings.asset_id)
+        raise
+
+
+def _default_builder(settings: Settings, request: AmiBuildRequest) -> BuildManifest:
+    from xal.build.ami import build_ami
+
+    return build_ami(settings, request)
+
+
+def create_vm(
+    settings: Settings,
+    request: CreateVmRequest,
+    builder: Builder | None = None,
+    factory: AwsSessionFactory | None = None,
+) -> BuildManifest:
+    factory = factory or AwsSessionFactory(settings)
+    asset, region = settings.asset_id, settings.region
+    path = request.build.manifest_path or request.export.manifest_path or default_manifest_path(asset, "ami")
+    copy_regions = [r for r in dict.fromkeys(request.copy_regions) if r != region]
+    with _report_on_failure(factory, settings, [region, *copy_regions], request.export.bucket):
+        manifest = (builder or _default_builder)(settings, replace(request.build, manifest_path=path))
+        ami = manifest.amis.get(region)
+        if ami is None:
+            raise XalError(f"the build produced no AMI in {region} (manifest {path})")
+        copies = start_copies(factory, asset, region, ami, copy_regions) if copy_regions else {}
+        export_images(
+            settings, replace(request.export, ami_ids=(ami,), asset_ids=(asset,), manifest_path=path), factory
+        )
+        if copies:
+            wait_available(factory, copies, request.ami_wait)
+        manifest = BuildManifest.load(path)
+        manifest.amis.update(copies)
+        manifest.write(path)
+        if request.make_public:
+            public = make_ami_public(factory, asset, regions=[region, *copies])
+            manifest.public_amis = sorted(a for ids in public.values() for a in ids)
+        manifest.finished_at = time.time()
+        manifest.write(path)
+        return manifest
+
+
+def instance_of_stack(factory: AwsSessionFactory, stack_name: str) -> str:
+    """The EC2 instance a CloudFormation stack created."""
+    from xal.aws.stacks import describe_stack
+
+    if describe_stack(factory, stack_name) is None:
+        raise NotFoundError(f"stack {stack_name} not found in {factory.settings.region}")
+    resources = factory.client("cloudformation").describe_stack_resources(StackName=stack_name)["StackResources"]
+    instances = [r.get("PhysicalResourceId") for r in resources if r.get("ResourceType") == "AWS::EC2::Instance"]
+    instances = [i for i in instances if i]
+    if len(instances) != 1:
+        raise NotFoundError(f"stack {stack_name} has {len(instances)} EC2 instances; pass --instance-id")
+    return instances[0]
+
+
+def image_from_instance(
+    factory: AwsSessionFactory, asset_id: str, instance_id: str, no_reboot: bool = False, wait: PollPolicy = AMI_WAIT
+) -> str:
+    """CreateImage from the instance (or the AMI an earlier run made from it), waited until available."""
+    from botocore.exceptions import ClientError
+
+    ec2 = factory.client("ec2")
+    name = naming.ami_name(asset_id)
+    try:
+        ec2.describe_instances(InstanceIds=[instance_id])
+    except ClientError as exc:
+        if "InvalidInstanceID" in exc.response.get("Error", {}).get("Code", ""):
+            raise NotFoundError(f"instance {instance_id} not found in {factory.settings.region}") from None
+        raise
+    existing = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
+    if existing:
+        image = existing[0]
+        tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+        if tags.get(naming.TAG_KEY) != asset_id:
+            raise UsageError(f"an AMI named {name} exists already ({image['ImageId']}) and is not tagged {asset_id}")
+        log.info("reusing %s (%s) from an earlier run", image["ImageId"], name)
+        ami = image["ImageId"]
+    else:
+        ami = ec2.create_image(
+            InstanceId=instance_id,
+            Name=name,
+            Description=f"Exasol AI-Lab {asset_id} from {instance_id}",
+            NoReboot=no_reboot,
+            TagSpecifications=naming.tag_specifications(asset_id, "image"),
+        )["ImageId"]
+        log.info("creating %s from %s", ami, instance_id)
+    # snapshots are tagged once the AMI is available (wait_available), not via TagSpecifications:
+    # moto rejects snapshot tag specifications on CreateImage
+    wait_available(factory, {factory.settings.region: ami}, wait)
+    return ami
+
+
+def export_vm(settings: Settings, request: ExportVmRequest, factory: AwsSessionFactory | None = None) -> ExportResult:
+    if bool(request.instance_id) == bool(request.stack_name):
+        raise UsageError("give exactly one of --instance-id and --stack-name")
+    factory = factory or AwsSessionFactory(settings)
+    asset, region = settings.asset_id, settings.region
+    path = request.export.manifest_path or default_manifest_path(asset, "ami")
+    with _report_on_failure(factory, settings, [region], request.export.bucket):
+        instance = request.instance_id or instance_of_stack(factory, request.stack_name)  # type: ignore[arg-type]
+        ami = image_from_instance(factory, asset, instance, request.no_reboot, request.ami_wait)
+        if not path.is_file():
+            BuildManifest(
+                asset_id=asset,
+                kind="ami",
+                git=GitInfo(None, None),
+                packer_version="",
+                region=region,
+                amis={region: ami},
+                extra={"source_instance": instance},
+            ).write(path)
+        return export_images(
+            settings, replace(request.export, ami_ids=(ami,), asset_ids=(asset,), manifest_path=path), factory
+        )

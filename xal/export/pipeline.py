@@ -1,0 +1,250 @@
+"""``xal export``: AMIs -> VM disk images in the VM bucket under their release names, recorded in
+the build manifest.
+
+Flow: resolve which AMIs of which assets to export -> pre-flight -> plan (resume: look up what
+earlier runs left behind, by final key and by task tag) -> scheduler (start, poll, rename) ->
+manifest per asset. A failed job does not stop the others; the command fails at the end, after
+the manifest has recorded what did succeed, and a re-run continues where this one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xal import naming
+from xal.aws.session import AwsSessionFactory
+from xal.config import Settings
+from xal.errors import UsageError, XalError
+from xal.export import preflight as pf
+from xal.export.rename import DEFAULT_PART_SIZE, existing_image, head, rename_export
+from xal.export.scheduler import DEFAULT_MAX_ACTIVE_PER_REGION, ExportScheduler, JobRun, Observer, Phase
+from xal.export.tasks import ExportJob, ExportTarget, PollPolicy, TaskState, describe_tasks, list_tasks, start_export
+from xal.manifest import BuildManifest, GitInfo
+from xal.naming import DEFAULT_VM_FORMATS, VmFormat
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    ami_ids: tuple[str, ...] = ()
+    asset_ids: tuple[str, ...] = ()  # none and no AMI ids: the settings' asset-id
+    formats: tuple[VmFormat, ...] = DEFAULT_VM_FORMATS
+    bucket: str | None = None
+    role_name: str | None = None
+    cdn_domain: str | None = None
+    max_active_per_region: int = DEFAULT_MAX_ACTIVE_PER_REGION
+    poll: PollPolicy = field(default_factory=PollPolicy)
+    part_size: int = DEFAULT_PART_SIZE
+    manifest_path: Path | None = None  # only with a single asset
+    show_progress: bool = True
+
+
+@dataclass
+class ExportResult:
+    runs: list[JobRun]
+    manifests: dict[str, BuildManifest]
+    manifest_paths: dict[str, Path]
+    target: ExportTarget
+    calls: dict[str, int]
+    seconds: float
+
+    @property
+    def images(self) -> list[dict[str, Any]]:
+        return [r.result.to_dict() for r in self.runs if r.phase is Phase.DONE]
+
+
+class AwsExportBackend:
+    """The scheduler's view of AWS: ExportImage, DescribeExportImageTasks, the S3 rename."""
+
+    def __init__(self, factory: AwsSessionFactory, target: ExportTarget, part_size: int = DEFAULT_PART_SIZE) -> None:
+        self.factory = factory
+        self.target = target
+        self.part_size = part_size
+
+    def start(self, run: JobRun) -> TaskState:
+        return start_export(self.factory.client("ec2", run.job.region), run.job, self.target, run.attempt)
+
+    def describe(self, region: str, task_ids: list[str]) -> dict[str, TaskState]:
+        return describe_tasks(self.factory.client("ec2", region), task_ids)
+
+    def finish(self, run: JobRun, state: TaskState | None) -> Any:  # noqa: ARG002 - ExportBackend protocol
+        job = run.job
+        assert run.task_id is not None
+        return rename_export(
+            self.factory.client("s3", job.region),
+            bucket=self.target.bucket,
+            source_key=naming.export_task_key(job.asset_id, run.task_id, job.fmt),
+            asset_id=job.asset_id,
+            ami_id=job.ami_id,
+            fmt=job.fmt,
+            task_id=run.task_id,
+            cdn_domain=self.target.cdn_domain,
+            part_size=self.part_size,
+        )
+
+
+def resolve_sources(factory: AwsSessionFactory, settings: Settings, request: ExportRequest) -> list[tuple[str, str]]:
+    """(asset-id, AMI id) pairs to export; AMIs found by tag when only asset-ids are given."""
+    for asset in request.asset_ids:
+        naming.validate_asset_id(asset)
+    if request.ami_ids and request.asset_ids and len(request.ami_ids) != len(request.asset_ids):
+        raise UsageError("give one --asset-id per --ami-id (paired in order), or only --ami-id (asset from its tag)")
+    if request.ami_ids and request.asset_ids:
+        pairs = list(zip(request.asset_ids, request.ami_ids, strict=True))
+    elif request.ami_ids:
+        images = pf.check_amis(factory, list(request.ami_ids))
+        pairs = []
+        for ami in request.ami_ids:
+            tags = {t["Key"]: t["Value"] for t in images[ami].get("Tags", [])}
+            asset = tags.get(naming.TAG_KEY)
+            if asset is None and len(request.ami_ids) > 1:
+                raise UsageError(f"AMI {ami} has no {naming.TAG_KEY} tag; pass an --asset-id for each --ami-id")
+            pairs.append((asset or settings.asset_id, ami))
+    else:
+        assets = request.asset_ids or (settings.asset_id,)
+        pairs = [(asset, pf.find_asset_ami(factory, asset)) for asset in assets]
+    seen: dict[str, str] = {}
+    for asset, ami in pairs:
+        if asset in seen and seen[asset] != ami:
+            raise UsageError(
+                f"AMIs {seen[asset]} and {ami} both belong to asset {asset}: their images would get the same key"
+            )
+        seen[asset] = ami
+    if len(seen) > 1 and request.manifest_path is not None:
+        raise UsageError("--manifest needs a single asset; with several, each asset's default manifest is used")
+    return list(seen.items())
+
+
+def plan(
+    factory: AwsSessionFactory, region: str, target: ExportTarget, jobs: list[ExportJob]
+) -> tuple[list[JobRun], set[str]]:
+    """What each job still needs, from what earlier runs left behind; plus other active tasks there."""
+    s3 = factory.client("s3", region)
+    tasks = list_tasks(factory.client("ec2", region))
+    runs: list[JobRun] = []
+    adopted: set[str] = set()
+    for job in jobs:
+        run = JobRun(job)
+        runs.append(run)
+        done = existing_image(s3, target.bucket, job.asset_id, job.ami_id, job.fmt, target.cdn_domain)
+        if done is not None:
+            run.phase, run.result, run.resumed, run.progress = Phase.DONE, done, True, 100
+            log.info("%s already exported to %s", job.label, done.key)
+            continue
+        mine = [t for t in tasks if t.asset_id == job.asset_id and t.image_id == job.ami_id and t.fmt == job.fmt]
+        run.attempt = sum(1 for t in mine if not t.active)
+        active = next((t for t in mine if t.active), None)
+        if active is not None:
+            run.phase, run.task_id, run.resumed = Phase.ACTIVE, active.task_id, True
+            run.progress, run.message = active.progress, active.message
+            adopted.add(active.task_id)
+            log.info("resuming active export task %s for %s", active.task_id, job.label)
+            continue
+        for t in mine:
+            if t.completed and head(s3, target.bucket, naming.export_task_key(job.asset_id, t.task_id, job.fmt)):
+                run.phase, run.task_id, run.resumed = Phase.FINISHING, t.task_id, True
+                adopted.add(t.task_id)
+                log.info("export task %s of %s completed earlier; renaming its file", t.task_id, job.label)
+                break
+    foreign = {t.task_id for t in tasks if t.active and t.task_id not in adopted}
+    return runs, foreign
+
+
+def _manifest_for(settings: Settings, asset: str, ami: str, path: Path) -> BuildManifest:
+    if path.is_file():
+        return BuildManifest.load(path)
+    try:
+        from xal.paths import project_root
+
+        git = GitInfo.of(project_root())
+    except XalError:
+        git = GitInfo(None, None)
+    return BuildManifest(
+        asset_id=asset,
+        kind="ami",
+        git=git,
+        packer_version="",
+        region=settings.region,
+        amis={settings.region: ami},
+        extra={"note": "manifest started by xal export: the AMI was not built by this checkout"},
+    )
+
+
+def export_images(
+    settings: Settings,
+    request: ExportRequest,
+    factory: AwsSessionFactory | None = None,
+    observer: Observer | None = None,
+) -> ExportResult:
+    """Export AMIs to VM images (see module docs); raises XalError when any job failed."""
+    from xal.build.ami import default_manifest_path
+
+    started = time.monotonic()
+    if not request.formats:
+        raise UsageError("no VM format selected")
+    factory = factory or AwsSessionFactory(settings)
+    region = settings.region
+    pairs = resolve_sources(factory, settings, request)
+    target = pf.resolve_target(factory, request.bucket, request.role_name, request.cdn_domain)
+    pf.preflight(factory, target, [ami for _, ami in pairs])
+    formats = list(dict.fromkeys(request.formats))
+    jobs = [ExportJob(asset, ami, region, fmt) for asset, ami in pairs for fmt in formats]
+    runs, foreign = plan(factory, region, target, jobs)
+    if foreign:
+        log.info("%d other export task(s) active in %s count against the limit", len(foreign), region)
+    backend = AwsExportBackend(factory, target, request.part_size)
+    if observer is None and request.show_progress:
+        from xal.export.progress import ExportProgress
+
+        with ExportProgress() as progress:
+            scheduler = ExportScheduler(
+                backend,
+                runs,
+                max_active_per_region=request.max_active_per_region,
+                policy=request.poll,
+                foreign_active={region: foreign},
+                observer=progress,
+            )
+            scheduler.run()
+    else:
+        scheduler = ExportScheduler(
+            backend,
+            runs,
+            max_active_per_region=request.max_active_per_region,
+            policy=request.poll,
+            foreign_active={region: foreign},
+            observer=observer,
+        )
+        scheduler.run()
+
+    manifests: dict[str, BuildManifest] = {}
+    paths: dict[str, Path] = {}
+    for asset, ami in pairs:
+        path = request.manifest_path or default_manifest_path(asset, "ami")
+        manifest = _manifest_for(settings, asset, ami, path)
+        manifest.amis.setdefault(region, ami)
+        for run in runs:
+            if run.job.asset_id == asset and run.phase is Phase.DONE:
+                manifest.add_vm_image(run.result.to_dict())
+        manifest.extra["export"] = {"bucket": target.bucket, "role": target.role_name, "region": region}
+        manifest.write(path)
+        manifests[asset], paths[asset] = manifest, path
+    result = ExportResult(runs, manifests, paths, target, dict(scheduler.calls), round(time.monotonic() - started, 2))
+    failed = [r for r in runs if r.phase is Phase.FAILED]
+    if failed:
+        lines = "; ".join(f"{r.job.label}: {r.error}" for r in failed)
+        raise ExportFailed(f"{len(failed)} of {len(runs)} export(s) failed: {lines}", result)
+    return result
+
+
+class ExportFailed(XalError):
+    """Some jobs failed; ``result`` holds what succeeded (already written to the manifests)."""
+
+    def __init__(self, message: str, result: ExportResult) -> None:
+        super().__init__(message)
+        self.result = result

@@ -1,0 +1,189 @@
+"""EC2 export-image tasks: start one idempotently, describe many at once, back off between polls.
+
+There is no boto3 waiter for ExportImage, so the scheduler polls ``DescribeExportImageTasks``
+itself: one call per region for all tasks of that region, with a growing interval. Throttling
+during polling is not an error, only a reason to wait longer.
+
+Idempotency: the ClientToken is derived from (asset-id, AMI, format, attempt). A retried call (by
+botocore, or by re-running xal after a crash between request and response) sends the same token
+and AWS returns the task it already started instead of a twin. ``attempt`` counts the earlier
+tasks of the same job that ended (failed, or completed but their file is gone), so a deliberate
+re-run after a failure gets a fresh token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from xal import naming
+from xal.naming import VmFormat
+
+ACTIVE = "active"
+COMPLETED = "completed"
+FORMAT_TAG = "exa_ai_lab_format"  # second tag on export tasks: which format a task produces
+THROTTLING_CODES = frozenset(
+    {"RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequestsException", "RequestThrottled"}
+)
+LIMIT_CODES = frozenset({"ResourceLimitExceeded"})
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """One disk image to produce: an AMI of an asset in a region, in one format."""
+
+    asset_id: str
+    ami_id: str
+    region: str
+    fmt: VmFormat
+
+    @property
+    def label(self) -> str:
+        return f"{self.asset_id} {self.ami_id} {self.fmt.value}"
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """Where exports go: the VM bucket, the vmimport role, the CDN that serves the bucket."""
+
+    bucket: str
+    role_name: str
+    cdn_domain: str | None = None
+
+
+@dataclass
+class TaskState:
+    """What DescribeExportImageTasks says about one task."""
+
+    task_id: str
+    status: str
+    image_id: str | None = None
+    progress: int | None = None
+    message: str = ""
+    bucket: str | None = None
+    prefix: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> TaskState:
+        progress = raw.get("Progress")
+        loc = raw.get("S3ExportLocation") or {}
+        return cls(
+            task_id=raw["ExportImageTaskId"],
+            status=raw.get("Status", ""),
+            image_id=raw.get("ImageId"),
+            progress=int(progress) if progress not in (None, "") else None,
+            message=raw.get("StatusMessage", "") or "",
+            bucket=loc.get("S3Bucket"),
+            prefix=loc.get("S3Prefix", "") or "",
+            tags={t["Key"]: t["Value"] for t in raw.get("Tags", []) or []},
+        )
+
+    @property
+    def active(self) -> bool:
+        return self.status == ACTIVE
+
+    @property
+    def completed(self) -> bool:
+        return self.status == COMPLETED
+
+    @property
+    def failed(self) -> bool:
+        """Ended without a result: ``deleting``/``deleted`` (AWS's failure states) or anything unknown."""
+        return not (self.active or self.completed)
+
+    @property
+    def asset_id(self) -> str | None:
+        return self.tags.get(naming.TAG_KEY)
+
+    @property
+    def fmt(self) -> VmFormat | None:
+        value = self.tags.get(FORMAT_TAG, "").upper()
+        return VmFormat(value) if value in VmFormat.__members__ else None
+
+
+def client_token(job: ExportJob, attempt: int) -> str:
+    """Deterministic idempotency token (AWS allows 64 ASCII characters)."""
+    seed = f"xal-export|{job.asset_id}|{job.ami_id}|{job.fmt.value}|{attempt}"
+    return hashlib.sha256(seed.encode()).hexdigest()[:64]
+
+
+def error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def error_message(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    error = response.get("Error", {})
+    return f"{error.get('Code', type(exc).__name__)}: {error.get('Message', exc)}" if error else str(exc)
+
+
+def start_export(ec2: Any, job: ExportJob, target: ExportTarget, attempt: int = 0) -> TaskState:
+    """ExportImage for one job, tagged with the asset-id and the format."""
+    response = ec2.export_image(
+        ImageId=job.ami_id,
+        DiskImageFormat=job.fmt.value,
+        RoleName=target.role_name,
+        S3ExportLocation={"S3Bucket": target.bucket, "S3Prefix": naming.s3_prefix(job.asset_id)},
+        Description=f"Exasol AI-Lab {job.asset_id} {job.fmt.value} from {job.ami_id}",
+        ClientToken=client_token(job, attempt),
+        TagSpecifications=[
+            {
+                "ResourceType": "export-image-task",
+                "Tags": [*naming.tag_list(job.asset_id), {"Key": FORMAT_TAG, "Value": job.fmt.value}],
+            }
+        ],
+    )
+    return TaskState.of(response)
+
+
+def describe_tasks(ec2: Any, task_ids: list[str]) -> dict[str, TaskState]:
+    """Current state of the given tasks, in one call."""
+    if not task_ids:
+        return {}
+    raw = ec2.describe_export_image_tasks(ExportImageTaskIds=task_ids)["ExportImageTasks"]
+    return {t["ExportImageTaskId"]: TaskState.of(t) for t in raw}
+
+
+def list_tasks(ec2: Any) -> list[TaskState]:
+    """Every export-image task the region still knows (paginated)."""
+    tasks: list[TaskState] = []
+    for page in ec2.get_paginator("describe_export_image_tasks").paginate():
+        tasks.extend(TaskState.of(t) for t in page.get("ExportImageTasks", []))
+    return tasks
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """Polling intervals (seconds): start at ``initial``, grow by ``factor`` up to ``maximum``.
+
+    ``timeout`` bounds how long one task may stay active before xal stops waiting (the task keeps
+    running in AWS; re-running the command resumes it).
+    """
+
+    initial: float = 15.0
+    factor: float = 1.5
+    maximum: float = 120.0
+    timeout: float = 8 * 3600.0
+
+
+class Backoff:
+    """The growing poll interval of one region; throttling doubles it, a new task resets it."""
+
+    def __init__(self, policy: PollPolicy) -> None:
+        self.policy = policy
+        self.current = policy.initial
+
+    def next(self) -> float:
+        delay = self.current
+        self.current = min(self.policy.maximum, self.current * self.policy.factor)
+        return delay
+
+    def throttled(self) -> float:
+        self.current = min(self.policy.maximum, max(self.current, self.policy.initial) * 2)
+        return self.current
+
+    def reset(self) -> None:
+        self.current = self.policy.initial
