@@ -1,0 +1,332 @@
+"""ansible/ai_lab.yml and ansible/reset_password.yml against real containers (no mocks).
+
+The sshd container (``ssh_target``, fresh per test, Debian 12) stands in for the EC2 instance:
+Ansible logs in as the sudo user ``admin`` like Packer's amazon-ebs build logs in as ``ubuntu``.
+For the Docker variant the same container is entered as ``root``, the user Packer's docker
+builder runs Ansible as; the result is committed to an image and started with its entrypoint.
+
+Idempotency (see the header of ai_lab.yml): the configuration play runs twice and the second
+run must change nothing; the finish (tag ``sysprep``) removes the build user's ~/.ssh, the host
+keys etc., so it is run after that and checked for the clean state instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from ansible_helpers import (
+    ANSIBLE_CFG,
+    REAL,
+    SLC_TAG,
+    SSH_ARGS,
+    STAND_INS,
+    allow_root_login,
+    ansible_env,
+    changed_tasks,
+    docker_exec,
+    jupyter_login,
+    make_slc_repository,
+    read_json,
+    run_playbook,
+    sh,
+    shadow_entry,
+    ssh_password_login,
+)
+from passlib.hash import sha512_crypt
+
+pytestmark = pytest.mark.integration
+
+JUPYTER_HOME = "/home/jupyter"
+VENV = f"{JUPYTER_HOME}/jupyterenv"
+OS_PASSWORD = "os-secret-1"
+
+
+def jupyter_sha1_hash(password: str, salt: str = "0123456789ab") -> str:
+    """The sha1 format jupyter_server.auth.passwd_check accepts (``sha1:salt:hexdigest``)."""
+    digest = hashlib.sha1((password + salt).encode()).hexdigest()  # noqa: S324 - jupyter_server's format
+    return f"sha1:{salt}:{digest}"
+
+
+def make_ca_certificate(tmp_path: Path) -> str:
+    """A throwaway self-signed CA certificate (PEM)."""
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=xal test CA",
+            "-days",
+            "2",
+            "-keyout",
+            str(tmp_path / "ca.key"),
+            "-out",
+            str(tmp_path / "ca.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return (tmp_path / "ca.pem").read_text()
+
+
+def test_pipelining_is_on(ssh_target, tmp_path: Path) -> None:
+    """ansible.cfg is really read (ANSIBLE_CONFIG) and modules are piped, not copied."""
+
+    def ping(**env: str) -> str:
+        argv = [
+            "ansible",
+            "all",
+            "-i",
+            f"{ssh_target.host},",
+            "-e",
+            f"ansible_port={ssh_target.port}",
+            "-u",
+            ssh_target.user,
+            "--private-key",
+            ssh_target.key,
+            f"--ssh-common-args={SSH_ARGS}",
+            "-b",
+            "-m",
+            "ansible.builtin.ping",
+            "-vvv",
+        ]
+        result = subprocess.run(
+            argv, env={**os.environ, **ansible_env(**env)}, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    on = ping()
+    assert f"Using {ANSIBLE_CFG} as config file" in on
+    assert "AnsiballZ_ping.py" not in on  # piped into python3 over the SSH connection
+    off = ping(ANSIBLE_PIPELINING="False")
+    assert "AnsiballZ_ping.py" in off  # without pipelining: put to a remote temp file first
+
+
+def test_ec2_target(ssh_target, tmp_path: Path) -> None:
+    c = ssh_target.container
+    make_slc_repository(tmp_path, c)
+    jupyter_hash = jupyter_sha1_hash("jupyter-secret")
+    ca = make_ca_certificate(tmp_path)
+    extravars = {
+        **STAND_INS,
+        "ai_lab_extra_ca_certificates": [{"name": "xal test CA.pem", "content": ca}],
+        "ai_lab_target": "ec2",
+        "ai_lab_jupyter_password_hash": jupyter_hash,
+        "ai_lab_os_password_hash": sha512_crypt.hash(OS_PASSWORD),
+    }
+
+    first, first_time = run_playbook(ssh_target, tmp_path / "run1", extravars=extravars, cmdline="--skip-tags sysprep")
+    assert first.stats["changed"].get("target", 0) > 10
+
+    # --- configuration results
+    ca_body = "".join(ca.strip().splitlines()[1:-1])
+    assert ca_body in sh(c, "tr -d '\\n' < /etc/ssl/certs/ca-certificates.crt")
+    assert sh(c, "id -nG jupyter").split() == ["jupyter", "docker"]
+    assert sh(c, "getent passwd jupyter").strip().split(":")[5:] == [JUPYTER_HOME, "/bin/bash"]
+    assert sh(c, f"stat -c %U {VENV} {VENV}/bin/python").split() == ["jupyter", "jupyter"]
+    docker_exec(c, f"{VENV}/bin/python", "-c", "import six", user="jupyter")  # the stand-in requirement
+    assert "Poetry (version 2." in sh(c, "poetry --version")
+
+    lab_config = sh(c, f"cat {JUPYTER_HOME}/.jupyter/jupyter_lab_config.py")
+    assert "c.ServerApp.port = 49494" in lab_config
+    assert "c.ServerApp.open_browser = False" in lab_config
+    server_config = f"{JUPYTER_HOME}/.jupyter/jupyter_server_config.json"
+    assert read_json(c, server_config) == {"IdentityProvider": {"hashed_password": jupyter_hash}}
+    assert sh(c, f"stat -c '%U %a' {server_config}").strip() == "jupyter 600"
+
+    unit = sh(c, "cat /etc/systemd/system/jupyter.service")
+    assert f'ExecStart="{VENV}/bin/jupyter-lab" --notebook-dir={JUPYTER_HOME}/notebooks' in unit
+    assert "User=jupyter" in unit
+    assert sh(c, "readlink /etc/systemd/system/multi-user.target.wants/jupyter.service").strip() == (
+        "/etc/systemd/system/jupyter.service"
+    )
+
+    # motd: the reminder shows while the hash is the build's, and stops once it is changed
+    motd = sh(c, "/etc/update-motd.d/999-jupyter")
+    assert "Please change the default Jupyter password" in motd
+    assert f"sudo --login --user jupyter {VENV}/bin/jupyter server password" in motd
+
+    notebooks = sh(c, f"cd {JUPYTER_HOME}/notebooks && stat -c '%U %n' *").splitlines()
+    assert notebooks == ["jupyter connect_to_exasol.ipynb", "jupyter start.ipynb"]
+    assert json.loads(sh(c, f"cat {JUPYTER_HOME}/notebooks/start.ipynb"))["nbformat"] == 4
+    slc = f"{JUPYTER_HOME}/script-languages-release"
+    assert sh(c, f"git -C {slc} describe --tags", user="jupyter").strip() == SLC_TAG
+    assert "renderer: NetworkManager" in sh(c, "cat /etc/netplan/01-network-manager.yaml")
+    assert sh(c, "stat -c %a /etc/netplan/01-network-manager.yaml").strip() == "600"
+    assert "hard       core      0" in sh(c, "cat /etc/security/limits.d/*.conf")
+
+    # --- idempotency: the configuration again changes nothing
+    second, second_time = run_playbook(
+        ssh_target, tmp_path / "run2", extravars=extravars, cmdline="--skip-tags sysprep"
+    )
+    assert second.stats["changed"].get("target", 0) == 0, changed_tasks(second)
+    print(f"configuration: first run {first_time:.1f} s, re-run {second_time:.1f} s")
+
+    # --- the whole playbook (configuration unchanged + finish)
+    full, _ = run_playbook(ssh_target, tmp_path / "run3", extravars=extravars)
+    assert full.stats["failures"] == {}
+
+    sh(c, f'echo \'{{"IdentityProvider": {{"hashed_password": "{jupyter_sha1_hash("new")}"}}}}\' > {server_config}')
+    assert sh(c, "/etc/update-motd.d/999-jupyter").strip() == ""
+
+    # security finish
+    entry = shadow_entry(c, "ubuntu")
+    assert sha512_crypt.verify(OS_PASSWORD, entry[1])
+    assert entry[2] == "0"  # expired: must be changed at the first login
+    assert "password must be changed" in sh(c, "chage -l ubuntu")
+    assert "sudo" in sh(c, "id -nG ubuntu").split()
+    assert sh(c, "cat /etc/ssh/sshd_config.d/00-ai-lab-password-auth.conf").endswith("PasswordAuthentication yes\n")
+    assert "\nPasswordAuthentication yes\n" in sh(c, "cat /etc/ssh/sshd_config")
+    assert sh(c, "test -e /home/admin/.ssh && echo present || echo absent").strip() == "absent"
+    assert sh(c, "test -e /home/admin/.ansible && echo present || echo absent").strip() == "absent"
+
+    # hygiene
+    assert ca_body not in sh(c, "tr -d '\\n' < /etc/ssl/certs/ca-certificates.crt")
+    assert sh(c, "ls -d /usr/local/share/ca-certificates/ai-lab-build 2>/dev/null || true").strip() == ""
+    assert sh(c, "find /var/lib/apt/lists /var/cache/apt -type f ! -name lock").strip() == ""
+    assert sh(c, "ls /etc/ssh/ | grep ssh_host_ || true").strip() == ""
+    assert sh(c, "stat -c %s /etc/machine-id").strip() == "0"
+    assert sh(c, "find /var/log -type f -size +0").strip() == ""
+    assert sh(c, "ls -A /tmp /var/tmp").split() == ["/tmp:", "/var/tmp:"]
+    assert sh(c, "ls -d /root/.cache /root/.ansible /home/jupyter/.cache 2>/dev/null || true").strip() == ""
+    assert sh(c, "test -e /usr/sbin/policy-rc.d && echo present || echo absent").strip() == "absent"
+    assert sh(c, "readlink /etc/systemd/system/multi-user.target.wants/ai-lab-ssh-host-keys.service").strip()
+
+    # effective sshd settings (the image has no host keys any more: lend sshd -T a temporary one)
+    sh(c, "ssh-keygen -q -t ed25519 -N '' -f /run/test_host_key")
+    effective = sh(c, "/usr/sbin/sshd -T -h /run/test_host_key")
+    assert "passwordauthentication yes" in effective.splitlines()
+
+
+def test_reset_password(ssh_target, tmp_path: Path) -> None:
+    c = ssh_target.container
+    # Like an Ubuntu cloud image: a drop-in disables password login, cloud-init would lock it.
+    sh(
+        c,
+        "printf 'PasswordAuthentication no\\n' > /etc/ssh/sshd_config.d/60-cloudimg-settings.conf"
+        " && mkdir -p /etc/cloud && printf 'system_info:\\n  default_user:\\n    lock_passwd: True\\n'"
+        " > /etc/cloud/cloud.cfg && kill -HUP $(cat /run/sshd.pid)",
+    )
+    time.sleep(0.5)
+    refused = ssh_password_login(ssh_target, "admin", OS_PASSWORD, tmp_path)
+    assert "Permission denied (publickey)" in refused.stderr, refused.stderr
+
+    extravars = {"ai_lab_os_user": "admin", "ai_lab_os_password_hash": sha512_crypt.hash(OS_PASSWORD)}
+    run_playbook(ssh_target, tmp_path / "reset", playbook="reset_password.yml", extravars=extravars)
+
+    entry = shadow_entry(c, "admin")
+    assert sha512_crypt.verify(OS_PASSWORD, entry[1])
+    assert entry[2] == "0"
+    assert sh(c, "cat /etc/ssh/sshd_config.d/60-cloudimg-settings.conf").strip() == "PasswordAuthentication yes"
+    assert "lock_passwd: False" in sh(c, "cat /etc/cloud/cloud.cfg")
+    assert "passwordauthentication yes" in sh(c, "/usr/sbin/sshd -T").splitlines()
+
+    # the running sshd was reloaded: the password is accepted now (and must be changed at once)
+    time.sleep(0.5)
+    wrong = ssh_password_login(ssh_target, "admin", "not-the-password", tmp_path)
+    assert "Permission denied" in wrong.stderr, wrong.stderr
+    accepted = ssh_password_login(ssh_target, "admin", OS_PASSWORD, tmp_path)
+    assert "Permission denied" not in accepted.stderr, accepted.stderr
+    assert "password" in accepted.stderr.lower() and "change" in accepted.stderr.lower(), accepted.stderr
+
+
+def test_docker_target_real_install(ssh_target, tmp_path: Path) -> None:
+    """The real default install (JupyterLab, notebook packages and docker.io from the archives),
+    run as root like Packer's docker builder; the committed image is started with its entrypoint
+    and JupyterLab must answer on 49494 with the configured password."""
+    c = ssh_target.container
+    allow_root_login(ssh_target)
+    make_slc_repository(tmp_path, c)
+    extravars = {**REAL, "ai_lab_target": "docker"}
+
+    _first, first_time = run_playbook(
+        ssh_target, tmp_path / "run1", extravars=extravars, user="root", cmdline="--skip-tags sysprep"
+    )
+    second, second_time = run_playbook(
+        ssh_target, tmp_path / "run2", extravars=extravars, user="root", cmdline="--skip-tags sysprep"
+    )
+    assert second.stats["changed"].get("target", 0) == 0, changed_tasks(second)
+    run_playbook(ssh_target, tmp_path / "run3", extravars=extravars, user="root", cmdline="--tags sysprep")
+    print(f"real docker-variant install: first run {first_time:.1f} s, re-run {second_time:.1f} s")
+
+    # no systemd bits, no netplan, no password finish in the Docker variant
+    assert sh(c, "ls /etc/systemd/system/jupyter.service /etc/netplan 2>&1 || true").count("No such file") == 2
+    assert "docker" in sh(c, "id -nG jupyter").split()
+    assert "Docker version" in sh(c, "docker --version")
+    settings = read_json(c, "/etc/ai-lab/entrypoint.json")
+    assert settings["port"] == 49494 and settings["notebook_defaults"] == f"{JUPYTER_HOME}/notebook-defaults"
+    assert sh(c, f"ls {JUPYTER_HOME}/notebook-defaults").split() == ["connect_to_exasol.ipynb", "start.ipynb"]
+    assert sh(c, f"ls -A {JUPYTER_HOME}/notebooks").strip() == ""
+    assert sh(c, "find /var/lib/apt/lists -type f").strip() == ""
+
+    image = f"xal-ai-lab-test:{uuid.uuid4().hex[:10]}"
+    containers: list[str] = []
+    subprocess.run(["docker", "commit", c, image], check=True, capture_output=True)
+    try:
+        socket = tmp_path / "docker.sock"  # stands in for the host's socket: group 4242, rw for the group
+        socket.touch()
+        os.chown(socket, 0, 4242)
+        socket.chmod(0o660)
+
+        def start(*options: str) -> str:
+            name = f"xal-ai-lab-{uuid.uuid4().hex[:10]}"
+            subprocess.run(
+                [
+                    "docker",
+                    "run",
+                    "-d",
+                    "--name",
+                    name,
+                    *options,
+                    "--entrypoint",
+                    "/usr/local/bin/ai-lab-entrypoint",
+                    image,
+                ],
+                check=True,
+                capture_output=True,
+            )
+            containers.append(name)
+            return name
+
+        default = start("-v", f"{socket}:/var/run/docker.sock")
+        custom = start("-e", "JUPYTER_PASSWORD=s3cret-pw")
+        started = time.monotonic()
+        try:
+            reply = jupyter_login(default, VENV, "ailab")
+            assert (reply["login"], reply["status"]) == (200, 200) and "started" in reply["body"]
+            assert jupyter_login(default, VENV, "wrong")["login"] == 401
+            assert jupyter_login(custom, VENV, "s3cret-pw")["status"] == 200
+            assert jupyter_login(custom, VENV, "ailab")["login"] == 401
+        except Exception:
+            for name in containers:
+                print(subprocess.run(["docker", "logs", name], capture_output=True, text=True).stderr[-3000:])
+            raise
+        print(f"JupyterLab answered after {time.monotonic() - started:.1f} s")
+
+        # the socket's GID became the docker group's; JupyterLab runs as jupyter with that group
+        assert sh(default, "getent group docker").split(":")[2] == "4242"
+        status = sh(default, "cat /proc/1/status")
+        uid = sh(default, "id -u jupyter").strip()
+        assert f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}" in status
+        assert "4242" in next(line for line in status.splitlines() if line.startswith("Groups:")).split()
+        assert "jupyter-lab" in sh(default, "cat /proc/1/cmdline | tr '\\0' ' '")
+        # the default notebooks were copied into the (empty) notebook folder
+        assert sh(default, f"ls {JUPYTER_HOME}/notebooks").split() == ["connect_to_exasol.ipynb", "start.ipynb"]
+        assert sh(default, "grep 'Max core file size' /proc/1/limits").split()[4:6] == ["0", "0"]
+    finally:
+        for name in containers:
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+        subprocess.run(["docker", "rmi", "-f", image], capture_output=True, check=False)
