@@ -20,7 +20,7 @@ from xal.config import Settings
 from xal.errors import XalError
 from xal.local.images import prepare_local_images, require_tools
 from xal.local.moto_server import moto_server
-from xal.local.slc_repo import install_stand_in_repo
+from xal.local.slc_repo import serve_stand_in_repo
 from xal.local.sshd_target import generate_key, sshd_target
 from xal.manifest import BuildManifest
 from xal.packer.binary import PackerBinary
@@ -69,11 +69,11 @@ def rehearse(
             PublicKeyMaterial=Path(f"{key}.pub").read_bytes(),
             TagSpecifications=naming.tag_specifications(settings.asset_id, "key-pair"),
         )
-        with sshd_target(images[1], key) as target:
+        with sshd_target(images[1], key) as target, serve_stand_in_repo() as slc_vars:
             ansible_vars = {
                 **CONTAINER_VARS,
                 **(QUICK_VARS if quick else {}),
-                **install_stand_in_repo(target.container),
+                **slc_vars,
                 **playbook_vars(local, interactive=False, os_password=False),
                 "ai_lab_os_password_hash": _rehearsal_hash(),
             }

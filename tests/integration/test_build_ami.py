@@ -13,7 +13,7 @@ import boto3
 import pytest
 import yaml
 
-from xal.local.slc_repo import install_stand_in_repo
+from xal.local.slc_repo import serve_stand_in_repo
 
 pytestmark = pytest.mark.integration
 QUICK_VARS = {
@@ -40,38 +40,18 @@ def test_build_ami_against_moto_and_ssh_target(moto_endpoint, ssh_target, packer
     ec2 = boto3.client("ec2", endpoint_url=moto_endpoint, region_name="eu-central-1")
     ec2.import_key_pair(KeyName="xal-test", PublicKeyMaterial=Path(f"{ssh_target.key}.pub").read_bytes())
     vars_file = tmp_path / "vars.yml"
-    vars_file.write_text(yaml.safe_dump({**QUICK_VARS, **install_stand_in_repo(ssh_target.container)}))
     manifest_path = tmp_path / "manifest.json"
 
-    result = _xal(
-        "build-ami",
-        "--asset-id",
-        "7.1.0",
-        "--aws-endpoint-url",
-        moto_endpoint,
-        "--region",
-        "eu-central-1",
-        "--ami-region",
-        "us-east-1",
-        "--source-ami-filter",
-        "ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*",
-        "--ssh-host",
-        ssh_target.host,
-        "--ssh-port",
-        str(ssh_target.port),
-        "--ssh-username",
-        ssh_target.user,
-        "--ssh-keypair-name",
-        "xal-test",
-        "--ssh-private-key-file",
-        ssh_target.key,
-        "--playbook-vars",
-        str(vars_file),
-        "--manifest",
-        str(manifest_path),
-        "--json",
-        env=xal_env,
-    )
+    args = (
+        f"build-ami --asset-id 7.1.0 --aws-endpoint-url {moto_endpoint} --region eu-central-1 --ami-region us-east-1"
+        " --source-ami-filter ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*"
+        f" --ssh-host {ssh_target.host} --ssh-port {ssh_target.port} --ssh-username {ssh_target.user}"
+        f" --ssh-keypair-name xal-test --ssh-private-key-file {ssh_target.key}"
+        f" --playbook-vars {vars_file} --manifest {manifest_path} --json"
+    ).split()
+    with serve_stand_in_repo() as slc_vars:
+        vars_file.write_text(yaml.safe_dump({**QUICK_VARS, **slc_vars}))
+        result = _xal(*args, env=xal_env)
     assert result.returncode == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout)
     manifest = json.loads(manifest_path.read_text())
@@ -140,28 +120,13 @@ def test_failed_playbook_names_the_task_and_cleans_up(moto_endpoint, ssh_target,
     vars_file = tmp_path / "vars.yml"
     # no stand-in repository: the clone task fails, as it would with a wrong tag
     vars_file.write_text(yaml.safe_dump({**QUICK_VARS, "ai_lab_script_languages_repo": "file:///nonexistent.git"}))
-    result = _xal(
-        "build-ami",
-        "--asset-id",
-        "bad-1",
-        "--aws-endpoint-url",
-        moto_endpoint,
-        "--source-ami-filter",
-        "ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*",
-        "--ssh-host",
-        ssh_target.host,
-        "--ssh-port",
-        str(ssh_target.port),
-        "--ssh-username",
-        ssh_target.user,
-        "--ssh-keypair-name",
-        "k",
-        "--ssh-private-key-file",
-        ssh_target.key,
-        "--playbook-vars",
-        str(vars_file),
-        env=xal_env,
-    )
+    args = (
+        f"build-ami --asset-id bad-1 --aws-endpoint-url {moto_endpoint}"
+        " --source-ami-filter ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*"
+        f" --ssh-host {ssh_target.host} --ssh-port {ssh_target.port} --ssh-username {ssh_target.user}"
+        f" --ssh-keypair-name k --ssh-private-key-file {ssh_target.key} --playbook-vars {vars_file}"
+    ).split()
+    result = _xal(*args, env=xal_env)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: packer build failed: task 'ai_lab_script_languages : ")

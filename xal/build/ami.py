@@ -115,7 +115,12 @@ def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary
         source_ami=next(iter(sorted(result.outcome.source_amis)), request.source_ami),
         amis=result.outcome.amis(),
         steps=result.steps,
-        extra={"build_dir": str(result.build_dir), "packer_log": str(result.log_path)},
+        extra={
+            "build_dir": str(result.build_dir),
+            "packer_log": str(result.log_path),
+            "xal_seconds": result.seconds,
+            "packer_seconds": result.packer_seconds,
+        },
     )
     manifest.write(request.manifest_path or default_manifest_path(settings.asset_id, "ami"))
     return manifest

@@ -1,20 +1,28 @@
-"""A local stand-in for the script-languages-release repository, placed inside a target container.
+"""A local stand-in for the script-languages-release repository, served to build containers.
 
 The playbook clones that repository at a pinned tag. Offline (rehearsals, tests) GitHub is out
-of reach, so a small bare repository with the same tag is created on the host and copied into
-the container, and the playbook is pointed at it with a ``file://`` URL.
+of reach, so a small bare repository with the same layout and a tag is served over git's "dumb"
+HTTP protocol on the Docker bridge gateway: every container (the sshd stand-in instance and the
+container Packer's docker builder starts) can reach it, nothing outside the host can.
 """
 
 from __future__ import annotations
 
+import functools
+import http.server
+import ipaddress
+import json
 import subprocess
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from xal.errors import XalError
 
-REPO_IN_CONTAINER = "/srv/script-languages-release.git"
 STAND_IN_TAG = "rehearsal-1.0"
+REPO_NAME = "script-languages-release.git"
 
 
 def _git(*args: str, cwd: Path) -> None:
@@ -30,30 +38,53 @@ def _git(*args: str, cwd: Path) -> None:
         raise XalError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
 
 
-def install_stand_in_repo(container: str, tag: str = STAND_IN_TAG) -> dict[str, str]:
-    """Create the bare repository in ``container``; returns the playbook variables that select it."""
-    with tempfile.TemporaryDirectory(prefix="xal-slc-") as tmp:
-        work, bare = Path(tmp) / "work", Path(tmp) / "bare.git"
-        work.mkdir()
-        (work / "README.md").write_text("Stand-in for exasol/script-languages-release (offline rehearsal).\n")
-        _git("init", "-q", "-b", "main", cwd=work)
-        _git("add", "README.md", cwd=work)
-        _git("commit", "-q", "-m", "stand-in", cwd=work)
-        _git("tag", tag, cwd=work)
-        _git("clone", "-q", "--bare", str(work), str(bare), cwd=Path(tmp))
-        copy = subprocess.run(
-            ["docker", "cp", str(bare), f"{container}:{REPO_IN_CONTAINER}"], capture_output=True, text=True, check=False
-        )
-        if copy.returncode != 0:
-            raise XalError(f"copying the stand-in repository into {container} failed: {copy.stderr.strip()}")
-    # readable by the user the playbook clones as, and trusted by git although root owns it
-    trust = (
-        f"chmod -R a+rX {REPO_IN_CONTAINER} && "
-        f"printf '[safe]\\n\\tdirectory = {REPO_IN_CONTAINER}\\n' >> /etc/gitconfig"
-    )
-    result = subprocess.run(
-        ["docker", "exec", container, "sh", "-c", trust], capture_output=True, text=True, check=False
-    )
+def docker_bridge_gateway() -> str:
+    """The host's address on Docker's default bridge, as containers see it."""
+    result = subprocess.run(["docker", "network", "inspect", "bridge"], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise XalError(f"preparing the stand-in repository in {container} failed: {result.stderr.strip()}")
-    return {"ai_lab_script_languages_repo": f"file://{REPO_IN_CONTAINER}", "ai_lab_script_languages_version": tag}
+        raise XalError(f"cannot inspect the docker bridge network: {result.stderr.strip()}")
+    configs = json.loads(result.stdout)[0]["IPAM"]["Config"] or []
+    for config in configs:
+        if config.get("Gateway"):
+            return config["Gateway"]
+        if config.get("Subnet"):  # Docker 20.10 leaves Gateway out for the default bridge: the first host
+            return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+    raise XalError("the docker bridge network has no gateway address")
+
+
+def make_bare_repo(root: Path, tag: str) -> Path:
+    work, bare = root / "work", root / REPO_NAME
+    work.mkdir(parents=True)
+    (work / "README.md").write_text("Stand-in for exasol/script-languages-release (offline rehearsal).\n")
+    _git("init", "-q", "-b", "main", cwd=work)
+    _git("add", "README.md", cwd=work)
+    _git("commit", "-q", "-m", "stand-in", cwd=work)
+    _git("tag", tag, cwd=work)
+    _git("clone", "-q", "--bare", str(work), str(bare), cwd=root)
+    _git("update-server-info", cwd=bare)  # what the dumb HTTP protocol reads
+    return bare
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """Requests are not worth a log line."""
+
+
+@contextmanager
+def serve_stand_in_repo(tag: str = STAND_IN_TAG) -> Iterator[dict[str, str]]:
+    """Serve the repository while the build runs; yields the playbook variables that select it."""
+    with tempfile.TemporaryDirectory(prefix="xal-slc-") as tmp:
+        make_bare_repo(Path(tmp), tag)
+        handler = functools.partial(_QuietHandler, directory=tmp)
+        server = http.server.ThreadingHTTPServer((docker_bridge_gateway(), 0), handler)
+        thread = threading.Thread(target=server.serve_forever, name="xal-slc-repo", daemon=True)
+        thread.start()
+        host, port = server.server_address[:2]
+        try:
+            yield {
+                "ai_lab_script_languages_repo": f"http://{host}:{port}/{REPO_NAME}",
+                "ai_lab_script_languages_version": tag,
+            }
+        finally:
+            server.shutdown()
+            server.server_close()

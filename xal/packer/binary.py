@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ PLUGINS_MIN_VERSION = (1, 7, 0)
 class PackerRun:
     returncode: int
     interrupted: bool
+    seconds: float  # wall time of the packer process itself
 
 
 class PackerBinary:
@@ -85,6 +87,7 @@ class PackerBinary:
             argv.append("-debug")
         argv.append(".")
         interactive = debug or on_error == "ask"
+        started = time.monotonic()
         proc = subprocess.Popen(
             argv,
             cwd=template_dir,
@@ -114,4 +117,4 @@ class PackerBinary:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        return PackerRun(returncode, interrupted)
+        return PackerRun(returncode, interrupted, round(time.monotonic() - started, 3))

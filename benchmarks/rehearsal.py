@@ -1,0 +1,48 @@
+"""Offline rehearsal of the AMI build, timed by phase, with xal's own share of the build.
+
+Phases: local images (cached after the first run), moto start, sshd stand-in start, the Packer
+build split by Packer step (pre-SSH, Ansible, AMI creation/copies/cleanup), and the check in moto.
+xal's overhead = build time as xal ran it (render, variable checks, parsing, manifest) minus the
+packer process's wall time; goal < 5 % of the build.
+
+Usage: python benchmarks/rehearsal.py [--full]   (default: --quick stand-ins for the heavy installs)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    full = "--full" in sys.argv
+    os.environ.setdefault("XAL_STATE_DIR", tempfile.mkdtemp(prefix="xal-bench-"))
+    from xal.config import Settings
+    from xal.rehearsal import rehearse
+
+    started = time.perf_counter()
+    manifest = rehearse(Settings(asset_id=f"bench-{int(time.time())}"), quick=not full)
+    total = time.perf_counter() - started
+    extra = manifest.extra
+    xal_build, packer = extra["xal_seconds"], extra["packer_seconds"]
+    ansible = sum(s["seconds"] or 0 for s in manifest.steps if "Ansible" in s["step"])
+    pre_ssh = next((s["start"] for s in manifest.steps if "Provisioning with Ansible" in s["step"]), 0.0)
+    print(f"rehearsal ({'full' if full else 'quick'} install), AMIs: {manifest.amis}")
+    print(f"  total wall time                 {total:7.2f} s")
+    print(f"  setup (images, moto, sshd)      {total - xal_build:7.2f} s")
+    print(f"  build as xal ran it             {xal_build:7.2f} s")
+    print(f"    packer process                {packer:7.2f} s")
+    print(f"      before Ansible (EC2 steps)  {pre_ssh:7.2f} s")
+    print(f"      Ansible                     {ansible:7.2f} s")
+    print(f"      after Ansible (AMI, copies) {packer - pre_ssh - ansible:7.2f} s")
+    overhead = xal_build - packer
+    share = overhead / xal_build
+    print(f"  xal overhead                    {overhead:7.2f} s = {share:6.2%} of the build (goal < 5 %)")
+    print(f"  manifest: {Path(os.environ['XAL_STATE_DIR']) / 'builds'}")
+
+
+if __name__ == "__main__":
+    main()
