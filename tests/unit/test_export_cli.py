@@ -1,0 +1,83 @@
+"""CLI wiring of the export commands: options become the right library requests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from xal.cli.main import run_cli
+from xal.errors import ExitCode
+from xal.manifest import BuildManifest, GitInfo
+from xal.naming import VmFormat
+
+
+def test_create_vm_passes_options_to_the_pipeline(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import xal.export.create_vm as create_vm_module
+
+    seen: dict[str, Any] = {}
+
+    def fake_create_vm(settings: Any, request: Any, builder: Any = None, factory: Any = None) -> BuildManifest:
+        seen.update(settings=settings, request=request)
+        return BuildManifest("7.1.0", "ami", GitInfo(None, None), "1.6.6", amis={"eu-central-1": "ami-1"})
+
+    monkeypatch.setattr(create_vm_module, "create_vm", fake_create_vm)
+    monkeypatch.setenv("XAL_DEFAULT_PASSWORD", "Build-Secret-42")
+    argv = [
+        "create-vm",
+        "--asset-id",
+        "7.1.0",
+        "--make-ami-public",
+        "--copy-to-region",
+        "us-east-1",
+        "--copy-to-region",
+        "us-west-2",
+        "--format",
+        "raw",
+        "--bucket",
+        "b",
+        "--role-name",
+        "vmimport",
+        "--max-active",
+        "3",
+        "--ssh-host",
+        "127.0.0.1",
+        "--json",
+    ]
+    assert run_cli(argv) == 0
+    request = seen["request"]
+    assert seen["settings"].asset_id == "7.1.0"
+    assert request.make_public is True
+    assert request.copy_regions == ("us-east-1", "us-west-2")
+    assert request.export.formats == (VmFormat.RAW,)
+    assert (request.export.bucket, request.export.role_name, request.export.max_active_per_region) == (
+        "b",
+        "vmimport",
+        3,
+    )
+    assert request.build.communicator.ssh_host == "127.0.0.1"
+    assert json.loads(capsys.readouterr().out)["amis"] == {"eu-central-1": "ami-1"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "--format", "qcow2"], "unknown VM format"),
+        (["export", "--max-active", "0"], "--max-active must be at least 1"),
+        (["export", "--part-size-mib", "1"], "--part-size-mib must be at least 5"),
+        (["export", "--poll-interval", "10", "--poll-max-interval", "5"], "--poll-interval"),
+    ],
+)
+def test_bad_export_options_are_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(argv) == ExitCode.USAGE
+    assert message in capsys.readouterr().err
+
+
+def test_help_lists_the_export_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("create-vm", "export", "make-ami-public", "export-vm"):
+        assert command in out
