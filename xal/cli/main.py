@@ -7,7 +7,7 @@ import sys
 import typer
 
 from xal import __version__
-from xal.cli import development, export, release
+from xal.cli import deployment, development, export, release
 from xal.errors import ExitCode, XalError
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ def _root(
 release.register(app)
 development.register(app)
 export.register(app)
+deployment.register(app)
 
 
 def _aws_error(exc: BaseException) -> tuple[str, ExitCode] | None:
