@@ -148,7 +148,7 @@ locals {
   ]
 }
 
-source "docker" "ai_lab" {
+source "docker" "ai_lab_image" {
   image   = var.docker_base_image
   pull    = var.docker_pull
   commit  = true
@@ -160,7 +160,7 @@ build {
 
   sources = [
     "source.amazon-ebs.ai_lab",
-    "source.docker.ai_lab",
+    "source.docker.ai_lab_image",
   ]
 
   provisioner "ansible" {
@@ -171,7 +171,7 @@ build {
     extra_arguments  = ["--extra-vars", "@${var.ansible_vars_file}"]
     # the docker builder has no SSH: keep Packer's proxy adapter and provision as root
     override = {
-      "docker.ai_lab" = {
+      ai_lab_image = {
         user      = "root"
         use_proxy = true
       }
@@ -179,7 +179,7 @@ build {
   }
 
   post-processor "docker-tag" {
-    only       = ["docker.ai_lab"]
+    only       = ["docker.ai_lab_image"]
     repository = var.docker_repository
     tags       = var.docker_tags
   }

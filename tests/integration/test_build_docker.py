@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -31,9 +32,10 @@ DOCKER_VARS = {
 }
 
 
-def _opener() -> urllib.request.OpenerDirector:
+def _opener(jar: http.cookiejar.CookieJar | None = None) -> urllib.request.OpenerDirector:
+    """No proxies (the guard would catch loopback otherwise), cookies kept for the login."""
     return urllib.request.build_opener(
-        urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(jar or http.cookiejar.CookieJar())
     )
 
 
@@ -106,22 +108,27 @@ def test_build_docker_image_runs_jupyterlab(local_images, packer, image_name, tm
             .rsplit(":", 1)[1]
         )
         base = f"http://127.0.0.1:{port}"
-        opener = _opener()
+        jar = http.cookiejar.CookieJar()
+        opener = _opener(jar)
         assert _wait_for(f"{base}/login", opener) == 200
         # without logging in, the API refuses
         with pytest.raises(urllib.error.HTTPError) as denied:
             _opener().open(f"{base}/api/status", timeout=5)
         assert denied.value.code == 403
-        xsrf = next(c.value for c in opener.handlers[-1].cookiejar if c.name == "_xsrf")  # type: ignore[attr-defined]
+        with opener.open(f"{base}/login", timeout=10) as page:
+            form = page.read().decode()
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form) or next(
+            (c.value for c in jar if c.name == "_xsrf"), None
+        )
+        xsrf = xsrf.group(1) if isinstance(xsrf, re.Match) else xsrf
+        assert xsrf, form[:500]
         body = urllib.parse.urlencode({"password": "Test-Jupyter-7", "_xsrf": xsrf}).encode()
         opener.open(f"{base}/login", data=body, timeout=10).close()
         with opener.open(f"{base}/api/status", timeout=10) as response:
             assert response.status == 200
+        owners = "for p in /proc/[0-9]*; do grep -qa 'jupyter[-]lab' $p/cmdline 2>/dev/null && stat -c %U $p; done"
         user = subprocess.run(
-            ["docker", "exec", container, "ps", "-o", "user=", "-C", "jupyter-lab"],
-            capture_output=True,
-            text=True,
-            check=False,
+            ["docker", "exec", container, "sh", "-c", owners], capture_output=True, text=True, check=False
         ).stdout.split()
         assert set(user) == {"jupyter"}, user
     finally:

@@ -31,7 +31,8 @@ def test_failed_build_names_the_ansible_task_and_its_message() -> None:
     outcome = _outcome("packer_ami_failed.out")
     assert outcome.amis() == {}
     assert outcome.ansible_failures == ["task 'Break on purpose' failed: non-zero return code"]
-    assert any("Error executing Ansible" in e for e in outcome.errors)
+    assert outcome.errors == ["Error executing Ansible: Non-zero exit status: exit status 2"]
+    assert any("errored after" in e for e in outcome.ui_errors)
 
 
 def test_line_parsing_and_unescaping() -> None:

@@ -18,7 +18,7 @@ from xal.packer.binary import PackerBinary
 from xal.paths import project_root
 from xal.secrets import register_secret
 
-SOURCE = "xal.docker.ai_lab"
+SOURCE = "xal.docker.ai_lab_image"
 JUPYTER_PORT = 49494
 NOTEBOOKS = "/home/jupyter/notebooks"
 ENTRYPOINT = ["/usr/local/bin/ai-lab-entrypoint"]

@@ -126,7 +126,9 @@ def run_packer_build(
     if run.interrupted:
         raise XalError(f"build interrupted; Packer ran its cleanup (log: {log_path})", ExitCode.INTERRUPTED)
     if run.returncode != 0 or outcome.errors:
-        reasons = outcome.ansible_failures or [e.strip().splitlines()[-1] for e in outcome.errors if e.strip()]
+        reasons = outcome.ansible_failures or [
+            e.strip().splitlines()[-1] for e in outcome.errors or outcome.ui_errors if e.strip()
+        ]
         shown = "; ".join(dict.fromkeys(redact(r) for r in reasons[-MAX_ERRORS_SHOWN:]))
         raise XalError(f"packer build failed: {shown or 'see log'} (full log: {log_path})")
     return PackerBuildResult(

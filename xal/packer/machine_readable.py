@@ -92,7 +92,8 @@ class BuildOutcome:
     """What one ``packer build`` produced, collected from the event stream."""
 
     artifacts: dict[str, Artifact] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # Packer's "error" events: a build failed
+    ui_errors: list[str] = field(default_factory=list)  # error-styled UI lines, warnings included
     source_amis: set[str] = field(default_factory=set)
     ansible_task: str | None = None
     ansible_failures: list[str] = field(default_factory=list)
@@ -104,7 +105,7 @@ class BuildOutcome:
             self.errors.append(event.data[0])
         elif (text := event.ui_message) is not None:
             if event.data[0] == "error":
-                self.errors.append(text)
+                self.ui_errors.append(text)
             if m := _SOURCE_AMI.search(text):
                 self.source_amis.add(m["ami"])
             if task := ansible_task_of(text):
