@@ -79,7 +79,8 @@ def main() -> None:
             f"  re-run/first {m['rerun'] / m['first']:.0%} (goal < 20%)"
         )
     saved = 1 - med[True]["rerun"] / med[False]["rerun"]
-    print(f"  pipelining saves {saved:.0%} of the re-run, {1 - med[True]['first'] / med[False]['first']:.0%} of the first run")
+    saved_first = 1 - med[True]["first"] / med[False]["first"]
+    print(f"  pipelining saves {saved:.0%} of the re-run, {saved_first:.0%} of the first run")
     print("  slowest tasks of the re-run (pipelining on):")
     for duration, task in results[True][0]["slowest"]:
         print(f"    {duration:5.2f} s  {task}")

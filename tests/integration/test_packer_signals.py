@@ -18,7 +18,12 @@ pytestmark = pytest.mark.integration
 
 FAKE_PACKER = """#!/bin/sh
 if [ "$1" = version ]; then echo "Packer v1.6.6"; exit 0; fi
-trap 'echo "$(date +%s),,ui,say,==> xal.amazon-ebs.ai_lab: Terminating the source AWS instance..."; echo cleaned > "$MARKER"; exit 1' INT
+cleanup() {
+  echo "$(date +%s),,ui,say,==> xal.amazon-ebs.ai_lab: Terminating the source AWS instance..."
+  echo cleaned > "$MARKER"
+  exit 1
+}
+trap cleanup INT
 echo "$(date +%s),,ui,say,==> xal.amazon-ebs.ai_lab: Launching a source AWS instance..."
 echo started > "$MARKER.started"
 while :; do sleep 0.1; done
