@@ -48,7 +48,7 @@ def _aws_error(exc: BaseException) -> tuple[str, ExitCode] | None:
 
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
         return "no AWS credentials found (set AWS_PROFILE/--aws-profile or AWS_ACCESS_KEY_ID)", ExitCode.CREDENTIALS
-    if isinstance(exc, bce.EndpointConnectionError | bce.ConnectTimeoutError):
+    if isinstance(exc, bce.ConnectionError):  # endpoint, proxy and connect-timeout failures
         return f"cannot reach AWS endpoint: {exc}", ExitCode.UNREACHABLE
     if isinstance(exc, bce.ClientError):
         error = exc.response.get("Error", {})
