@@ -29,6 +29,7 @@ from xal.paths import state_dir
 # moto ships Canonical-owned Ubuntu AMIs (not 22.04), so the filter search path is exercised too
 REHEARSAL_AMI_FILTER = "ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*"
 REHEARSAL_OS_PASSWORD = "ailab"  # noqa: S105 - the documented, expired default of the rehearsal image
+REHEARSAL_EXPORT_SECONDS = 3.0  # simulated duration of each export task
 # What a container cannot do: it is not a VM, so NetworkManager is installed but never applied.
 CONTAINER_VARS: dict[str, Any] = {"ai_lab_netplan_apply": False}
 # --quick: small stand-ins for the heavy downloads (JupyterLab, notebook packages, Docker)
@@ -54,6 +55,7 @@ def rehearse(
     settings: Settings,
     ami_regions: tuple[str, ...] = ("us-east-1",),
     quick: bool = False,
+    export: bool = True,
     packer: PackerBinary | None = None,
 ) -> BuildManifest:
     require_tools("docker", "mmdebstrap", "packer", "ssh-keygen")
@@ -85,8 +87,29 @@ def rehearse(
             )
             manifest = build_ami(local, request, packer)
         verify_amis(factory, manifest)
+        if export:
+            manifest = rehearse_export(local)
         manifest.extra["rehearsal"] = {"endpoint": endpoint, "ssh_target": target.container}
     return manifest
+
+
+def rehearse_export(settings: Settings) -> BuildManifest:
+    """Export the rehearsed AMI to VHD and VMDK through the real export pipeline.
+
+    moto has no ExportImage; the fake from :mod:`xal.local.moto_export` runs the tasks for a few
+    seconds and writes small disk images into the emulated bucket, which xal then renames with
+    its server-side multipart copy, exactly as against AWS.
+    """
+    from xal.build.ami import default_manifest_path
+    from xal.export.pipeline import ExportRequest, export_images
+    from xal.export.tasks import PollPolicy
+    from xal.local.moto_export import ExportFakeConfig, moto_export, seed_bucket_stack
+
+    assert settings.aws_endpoint_url is not None
+    with moto_export(ExportFakeConfig(duration=REHEARSAL_EXPORT_SECONDS)):
+        seed_bucket_stack(settings.aws_endpoint_url, settings.region)
+        export_images(settings, ExportRequest(poll=PollPolicy(initial=0.5, maximum=2.0)))
+    return BuildManifest.load(default_manifest_path(settings.asset_id, "ami"))
 
 
 def _rehearsal_hash() -> str:

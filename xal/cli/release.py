@@ -63,6 +63,10 @@ def _print_manifest(manifest: object, as_json: bool) -> None:
         table.add_row(f"AMI {region}", ami)
     if manifest.source_ami:
         table.add_row("source AMI", manifest.source_ami)
+    for image in manifest.vm_images:
+        table.add_row(
+            f"VM image {image['format']}", f"{image['key']} ({image['size']} bytes, sha256 {image['sha256']})"
+        )
     if manifest.docker_image:
         table.add_row("docker image", manifest.docker_image)
         table.add_row("tags", ", ".join(manifest.docker_tags))
@@ -230,14 +234,18 @@ def rehearse(
             "(seconds instead of minutes).",
         ),
     ] = False,
+    export: Annotated[
+        bool, typer.Option("--export/--no-export", help="Also rehearse the VHD/VMDK export of the AMI.")
+    ] = True,
 ) -> None:
-    """Rehearse the AMI build offline: real Packer + Ansible against an embedded AWS emulator (moto)
-    and a local sshd container standing in for the EC2 instance. Nothing reaches AWS.
+    """Rehearse the AMI build and its VM export offline: real Packer + Ansible against an embedded AWS
+    emulator (moto) and a local sshd container standing in for the EC2 instance. Nothing reaches AWS.
     """
     from xal.rehearsal import rehearse as run
 
     settings = o.build_settings(None, asset_id=asset_id, log_level=log_level, json=json)
-    _print_manifest(run(settings, ami_regions=tuple(copy_region or ("us-east-1",)), quick=quick), settings.json)
+    regions = tuple(copy_region or ("us-east-1",))
+    _print_manifest(run(settings, ami_regions=regions, quick=quick, export=export), settings.json)
 
 
 def register(app: typer.Typer) -> None:
