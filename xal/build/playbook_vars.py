@@ -28,6 +28,11 @@ def _os_password(interactive: bool) -> str:
     raise UsageError(f"set {OS_PASSWORD_ENV} to the image's default OS password (it is expired at first login)")
 
 
+def default_os_password_hash(interactive: bool) -> str:
+    """SHA-512 crypt of the OS password from XAL_DEFAULT_PASSWORD or a prompt (clear text stays here)."""
+    return os_password_hash(_os_password(interactive))
+
+
 def playbook_vars(settings: Settings, interactive: bool, os_password: bool = True) -> dict[str, Any]:
     """Hashes (never clear text) plus CA certificates; the playbook's defaults cover the rest."""
     values: dict[str, Any] = {}

@@ -1,0 +1,1 @@
+"""Running the playbooks of ``ansible/`` against a host, with a live task display."""

@@ -1,0 +1,295 @@
+"""A thin, injectable proxy around ansible-runner for the playbooks of ``ansible/``.
+
+What leaves xal's process and how:
+
+- the inventory (host, port, user, *path* of the private key) and the extra variables are files
+  with mode 0600 in a private data dir (0700) under ``<state dir>/ansible/``; ansible-playbook
+  gets ``-e @env/extravars``, never values on its command line;
+- extra variables carry password *hashes* only, and ``env/extravars`` is deleted after the run
+  (the artifacts - stdout, events - stay for debugging);
+- the environment of ansible-playbook is xal's minus everything secret-looking (``*PASSWORD*``,
+  ``*TOKEN*``, ``*SECRET*``, ``AWS_*`` ...) and minus any value that holds a registered secret:
+  ansible-runner would otherwise also copy it to ``artifacts/<id>/command``.
+
+Events feed a rich display (current task, ok/changed/failed/skipped counts); a failure raises an
+:class:`~xal.errors.XalError` naming the failing task, the host and Ansible's message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xal.console import err
+from xal.errors import UsageError, XalError
+from xal.secrets import redact
+
+log = logging.getLogger(__name__)
+
+SSH_COMMON_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ServerAliveInterval=30"
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|^AWS_|_KEY$|_KEY_ID$", re.IGNORECASE)
+HOST_ALIAS = "target"
+
+
+@dataclass(frozen=True)
+class AnsibleTarget:
+    """Where the playbook runs: an SSH host reached with a private key."""
+
+    host: str
+    private_key: Path
+    port: int = 22
+    user: str = "ubuntu"
+
+    def inventory(self) -> dict[str, Any]:
+        return {
+            "all": {
+                "hosts": {
+                    HOST_ALIAS: {
+                        "ansible_host": self.host,
+                        "ansible_port": self.port,
+                        "ansible_user": self.user,
+                        "ansible_ssh_private_key_file": str(self.private_key),
+                        "ansible_ssh_common_args": SSH_COMMON_ARGS,
+                    }
+                }
+            }
+        }
+
+
+@dataclass
+class PlaybookResult:
+    playbook: str
+    rc: int
+    status: str
+    private_dir: Path
+    seconds: float
+    counts: dict[str, int]
+
+
+def clean_environment(environ: dict[str, str]) -> dict[str, str]:
+    """The environment for ansible-playbook: no secret-looking names, no registered secret values."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if not _SECRET_NAME.search(name) and redact(value) == value and not name.startswith("XAL_")
+    }
+
+
+def _write_private(path: Path, content: str) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+
+
+def run_with_clean_env(**kwargs: Any) -> Any:
+    """``ansible_runner.run`` with the child's environment cleaned after ansible-runner prepared it."""
+    from ansible_runner.interface import init_runner
+
+    runner = init_runner(**kwargs)
+    runner.config.env = clean_environment(runner.config.env)
+    runner.run()
+    return runner
+
+
+@contextmanager
+def _interruptible() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set an event ansible-runner polls (it then stops the playbook); the previous
+    handlers are restored afterwards (ansible-runner's own handler would stay installed)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class TaskProgress:
+    """Event handler for ansible-runner: one live line on a terminal, a line per task otherwise."""
+
+    title: str
+    counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "changed": 0, "failed": 0, "skipped": 0})
+    task: str = ""
+    tasks: int = 0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    _progress: Any = None
+    _task_id: Any = None
+    _t0: float = field(default_factory=time.monotonic)
+
+    def __enter__(self) -> TaskProgress:
+        if err().is_terminal:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TextColumn("[green]ok={task.fields[ok]}[/] [yellow]changed={task.fields[changed]}[/]"),
+                TextColumn("[red]failed={task.fields[failed]}[/] [dim]skipped={task.fields[skipped]}[/]"),
+                TimeElapsedColumn(),
+                console=err(),
+                transient=True,
+            )
+            self._progress.start()
+            self._task_id = self._progress.add_task(self.title, total=None, **self.counts)
+        else:
+            err().print(f"{self.title}: starting", markup=False, highlight=False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+        summary = " ".join(f"{k}={v}" for k, v in self.counts.items())
+        err().print(f"{self.title}: {summary} ({time.monotonic() - self._t0:.1f} s)", markup=False, highlight=False)
+
+    def _update(self) -> None:
+        if self._progress is not None:
+            description = f"{self.title} [{self.tasks}] {redact(self.task)}"
+            self._progress.update(self._task_id, description=description, **self.counts)
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        kind = event.get("event", "")
+        data = event.get("event_data") or {}
+        if kind == "playbook_on_task_start":
+            self.task = data.get("task") or data.get("name") or "?"
+            self.tasks += 1
+            if self._progress is None:
+                elapsed = time.monotonic() - self._t0
+                err().print(f"[{elapsed:6.1f}s] {redact(self.task)}", markup=False, highlight=False)
+        elif kind == "runner_on_ok":
+            self.counts["changed" if (data.get("res") or {}).get("changed") else "ok"] += 1
+        elif kind == "runner_on_skipped":
+            self.counts["skipped"] += 1
+        elif kind in ("runner_on_failed", "runner_on_unreachable"):
+            if kind == "runner_on_failed" and data.get("ignore_errors"):
+                self.counts["ok"] += 1
+            else:
+                self.counts["failed"] += 1
+                task = data.get("task") or self.task
+                if kind == "runner_on_unreachable":
+                    task += " (host unreachable)"
+                self.failures.append((task, data.get("host", "?"), failure_message(data)))
+        self._update()
+        return True
+
+
+def failure_message(event_data: dict[str, Any]) -> str:
+    """Ansible's own message of a failed result, plus stderr of command-like modules."""
+    res = event_data.get("res") or {}
+    parts = [str(res.get("msg") or "").strip()]
+    for key in ("stderr", "module_stderr"):
+        text = str(res.get(key) or "").strip()
+        if text and text not in parts[0]:
+            parts.append(text[-1500:])
+    if not any(parts) and res:
+        parts = [json.dumps(res, default=str)[:1500]]
+    return redact(" | ".join(p for p in parts if p) or "no message")
+
+
+RunFunction = Callable[..., Any]
+
+
+class PlaybookRunner:
+    """Runs a playbook of ``ansible_dir`` against one target; ``run_function`` is injectable for tests."""
+
+    def __init__(
+        self,
+        ansible_dir: Path | None = None,
+        work_root: Path | None = None,
+        run_function: RunFunction | None = None,
+        verbosity: int = 0,
+    ) -> None:
+        from xal.paths import ansible_dir as default_ansible_dir
+        from xal.paths import state_dir
+
+        self.ansible_dir = ansible_dir or default_ansible_dir()
+        self.work_root = work_root or state_dir() / "ansible"
+        self.run_function = run_function or run_with_clean_env
+        self.verbosity = verbosity
+
+    def prepare(self, playbook: str, target: AnsibleTarget, extravars: dict[str, Any]) -> Path:
+        """The private data dir: inventory and extra variables as 0600 files."""
+        if not (self.ansible_dir / playbook).is_file():
+            raise XalError(f"playbook {self.ansible_dir / playbook} not found")
+        if not target.private_key.is_file():
+            raise UsageError(f"SSH private key {target.private_key} not found")
+        self.work_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private = Path(tempfile.mkdtemp(prefix=f"{Path(playbook).stem}-", dir=self.work_root))
+        _write_private(private / "inventory" / "hosts.json", json.dumps(target.inventory()))
+        _write_private(private / "env" / "extravars", json.dumps(extravars))
+        return private
+
+    def run(
+        self,
+        playbook: str,
+        target: AnsibleTarget,
+        extravars: dict[str, Any] | None = None,
+        cmdline: str | None = None,
+        title: str | None = None,
+    ) -> PlaybookResult:
+        private = self.prepare(playbook, target, extravars or {})
+        started = time.monotonic()
+        envvars = {
+            "ANSIBLE_CONFIG": str(self.ansible_dir / "ansible.cfg"),
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_NOCOLOR": "True",
+        }
+        try:
+            with _interruptible() as stop, TaskProgress(title or playbook) as progress:
+                runner = self.run_function(
+                    private_data_dir=str(private),
+                    project_dir=str(self.ansible_dir),
+                    playbook=playbook,
+                    inventory=str(private / "inventory" / "hosts.json"),
+                    cmdline=cmdline,
+                    envvars=envvars,
+                    event_handler=progress,
+                    cancel_callback=stop.is_set,
+                    quiet=True,
+                    verbosity=self.verbosity or None,
+                )
+        finally:
+            (private / "env" / "extravars").unlink(missing_ok=True)  # hashes: not kept after the run
+        result = PlaybookResult(
+            playbook=playbook,
+            rc=runner.rc,
+            status=runner.status,
+            private_dir=private,
+            seconds=round(time.monotonic() - started, 1),
+            counts=dict(progress.counts),
+        )
+        log.info("%s finished: %s rc=%s in %.1f s (%s)", playbook, runner.status, runner.rc, result.seconds, private)
+        if stop.is_set() or runner.status == "canceled":
+            raise KeyboardInterrupt
+        if runner.rc != 0 or runner.status != "successful":
+            raise XalError(self._failure_text(playbook, progress, runner, private))
+        return result
+
+    @staticmethod
+    def _failure_text(playbook: str, progress: TaskProgress, runner: Any, private: Path) -> str:
+        where = f"(log: {private}/artifacts)"
+        if progress.failures:
+            task, host, message = progress.failures[0]
+            more = f" (+{len(progress.failures) - 1} more failure(s))" if len(progress.failures) > 1 else ""
+            return f"{playbook} failed at task '{task}' on {host}: {message}{more} {where}"
+        tail = ""
+        with suppress(AttributeError, OSError, ValueError):
+            tail = " ".join(runner.stdout.read().strip().splitlines()[-5:])
+        return redact(f"{playbook} failed ({runner.status}, rc={runner.rc}): {tail or 'no output'} {where}")

@@ -1,0 +1,47 @@
+"""``xal install-dependencies`` and ``xal reset-password``: the playbooks against an existing host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xal.ansible.runner import AnsibleTarget, PlaybookResult, PlaybookRunner
+from xal.build.playbook_vars import default_os_password_hash, playbook_vars
+from xal.config import Settings
+
+INSTALL_PLAYBOOK = "ai_lab.yml"
+RESET_PLAYBOOK = "reset_password.yml"
+# Configuration only: the finish (tag sysprep) expires the password and removes the login key,
+# which is right for an image but locks a developer out of the host they are working on.
+INSTALL_CMDLINE = "--skip-tags sysprep"
+
+
+def install_dependencies(
+    settings: Settings,
+    target: AnsibleTarget,
+    extra_vars: dict[str, Any] | None = None,
+    runner: PlaybookRunner | None = None,
+) -> PlaybookResult:
+    """Install the AI-Lab (EC2 variant, configuration play) on ``target``."""
+    values = {
+        **(extra_vars or {}),
+        **playbook_vars(settings, interactive=False, os_password=False),
+        "ai_lab_target": "ec2",
+    }
+    return (runner or PlaybookRunner()).run(
+        INSTALL_PLAYBOOK, target, values, cmdline=INSTALL_CMDLINE, title="install-dependencies"
+    )
+
+
+def reset_password(
+    target: AnsibleTarget,
+    interactive: bool,
+    extra_vars: dict[str, Any] | None = None,
+    runner: PlaybookRunner | None = None,
+) -> PlaybookResult:
+    """Set the login user's password (hashed here), expire it and enable SSH password login."""
+    values = {
+        **(extra_vars or {}),
+        "ai_lab_os_user": target.user,
+        "ai_lab_os_password_hash": default_os_password_hash(interactive),
+    }
+    return (runner or PlaybookRunner()).run(RESET_PLAYBOOK, target, values, title="reset-password")
