@@ -7,7 +7,7 @@ import sys
 import typer
 
 from xal import __version__
-from xal.cli import deployment, dev, development, export, release
+from xal.cli import deployment, dev, development, export, publish, release
 from xal.errors import ExitCode, XalError
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ development.register(app)
 dev.register(app)
 export.register(app)
 deployment.register(app)
+publish.register(app)
 
 
 def _aws_error(exc: BaseException) -> tuple[str, ExitCode] | None:

@@ -1,0 +1,178 @@
+"""Release notes from the build manifests: Docker pull line, AMIs per region, VM images.
+
+Everything comes from the manifests the release build wrote (``.xal/builds/<asset-id>/``):
+the ami manifest holds the AMI per region and, after ``xal export``, the VM images with size,
+S3's composite SHA-256 and CloudFront URL; the docker manifest holds the pushed tags. No AWS call
+is made. The section is wrapped in HTML comment markers so that updating a release replaces it
+instead of appending it a second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xal.errors import NotFoundError, XalError
+from xal.export.rename import image_url
+from xal.manifest import BuildManifest
+from xal.naming import validate_asset_id
+
+log = logging.getLogger(__name__)
+
+MARK_START = "<!-- xal:artifacts:start -->"
+MARK_END = "<!-- xal:artifacts:end -->"
+COPY_AMI_DOC = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/CopyingAMIs.html"
+
+
+@dataclass(frozen=True)
+class ReleaseManifests:
+    asset_id: str
+    ami: BuildManifest | None
+    docker: BuildManifest | None
+    paths: dict[str, Path]  # kind -> file, only for the manifests that exist
+
+
+def load_manifests(
+    asset_id: str, ami_manifest: Path | None = None, docker_manifest: Path | None = None
+) -> ReleaseManifests:
+    """The asset's ami and docker manifests (default paths unless given); at least one must exist."""
+    from xal.build.ami import default_manifest_path
+
+    validate_asset_id(asset_id)
+    wanted = {
+        "ami": ami_manifest or default_manifest_path(asset_id, "ami"),
+        "docker": docker_manifest or default_manifest_path(asset_id, "docker"),
+    }
+    loaded: dict[str, BuildManifest] = {}
+    for kind, path in wanted.items():
+        if not path.is_file():
+            log.warning("no %s manifest at %s; the notes leave out its section", kind, path)
+            continue
+        try:
+            manifest = BuildManifest.load(path)
+        except (ValueError, TypeError) as exc:
+            raise XalError(f"cannot read the {kind} manifest {path}: {exc}") from None
+        if manifest.asset_id != asset_id:
+            raise XalError(f"{path} is the manifest of asset-id {manifest.asset_id!r}, not {asset_id!r}")
+        loaded[kind] = manifest
+    if not loaded:
+        raise NotFoundError(
+            f"no build manifest for asset-id {asset_id} ({', '.join(str(p) for p in wanted.values())}); "
+            "build the release first (xal build-ami / build-docker / export) or pass the manifest paths"
+        )
+    return ReleaseManifests(asset_id, loaded.get("ami"), loaded.get("docker"), {k: wanted[k] for k in loaded})
+
+
+def human_size(size: int) -> str:
+    """Decimal units, one decimal: 5,368,709,120 -> '5.4 GB'."""
+    value = float(size)
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def _pull_reference(docker: BuildManifest) -> str | None:
+    tags = [t for t in docker.docker_tags if not t.endswith(":latest")] or docker.docker_tags
+    return tags[0] if tags else None
+
+
+def _checksum(image: dict[str, Any]) -> str:
+    value = str(image.get("sha256") or "")
+    if not value:
+        return "n/a"
+    if image.get("checksum_type", "COMPOSITE") == "COMPOSITE":
+        return f"`{value}-{image.get('parts')}`"
+    return f"`{value}`"
+
+
+def verify_command(image: dict[str, Any]) -> str:
+    """Shell line that prints a downloaded image's checksum the way the table shows it (base64)."""
+    name = str(image["key"]).rsplit("/", 1)[-1]
+    if image.get("checksum_type", "COMPOSITE") == "COMPOSITE":
+        return (
+            f"split -b {image['part_size']} --filter='openssl dgst -sha256 -binary' {name} "
+            "| openssl dgst -sha256 -binary | base64"
+        )
+    return f"openssl dgst -sha256 -binary {name} | base64"
+
+
+def render_markdown(manifests: ReleaseManifests, cdn_domain: str | None = None) -> str:
+    """The notes as markdown (what ``artifacts.md`` holds), without the markers."""
+    lines = [f"## Artifacts of AI-Lab {manifests.asset_id}", ""]
+    docker = manifests.docker
+    reference = _pull_reference(docker) if docker else None
+    if reference:
+        lines += ["### Docker image", "", "```shell", f"docker pull {reference}", "```", ""]
+    ami = manifests.ami
+    if ami and ami.amis:
+        lines += ["### Amazon Machine Images (AMI)", "", "| Region | AMI ID |", "| --- | --- |"]
+        lines += [f"| `{region}` | `{ami_id}` |" for region, ami_id in sorted(ami.amis.items())]
+        lines += [
+            "",
+            f"To launch the AI-Lab in another region, [copy the AMI]({COPY_AMI_DOC}) to that region first.",
+            "",
+        ]
+    images = sorted(ami.vm_images if ami else [], key=lambda i: str(i.get("format")))
+    if images:
+        lines += [
+            "### VM images",
+            "",
+            "| Format | File | Size | SHA-256 (S3 composite) | Download |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for image in images:
+            key = str(image["key"])
+            url = image.get("url") or image_url(cdn_domain, key)
+            if not url:
+                log.warning("VM image %s has no download URL (no CloudFront domain); pass --cdn-domain", key)
+            lines.append(
+                f"| {image.get('format')} | `{key.rsplit('/', 1)[-1]}` | {human_size(int(image.get('size') or 0))} "
+                f"| {_checksum(image)} | {url or 'not published'} |"
+            )
+        lines += [
+            "",
+            "The checksums are S3's composite SHA-256 (base64): the SHA-256 of the SHA-256 digests of the "
+            "file's parts, followed by the number of parts. To check a download, compare with the output of:",
+            "",
+            "```shell",
+            *[verify_command(i) for i in images],
+            "```",
+            "",
+        ]
+    if len(lines) == 2:
+        raise NotFoundError(f"the manifests of asset-id {manifests.asset_id} record no artifacts yet")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_section(manifests: ReleaseManifests, cdn_domain: str | None = None) -> str:
+    """The notes wrapped in the markers, as they go into the release body."""
+    return f"{MARK_START}\n{render_markdown(manifests, cdn_domain)}{MARK_END}"
+
+
+def merge_into_body(body: str | None, section: str) -> str:
+    """The release body with ``section`` in place of an earlier one, else appended after a blank line."""
+    body = body or ""
+    start = body.find(MARK_START)
+    if start != -1:
+        end = body.find(MARK_END, start)
+        if end == -1:
+            raise XalError(f"the release body has {MARK_START} but no {MARK_END}; fix the body by hand")
+        return body[:start] + section + body[end + len(MARK_END) :]
+    if not body.strip():
+        return section
+    return body.rstrip() + "\n\n" + section
+
+
+def release_notes(
+    asset_id: str,
+    *,
+    ami_manifest: Path | None = None,
+    docker_manifest: Path | None = None,
+    cdn_domain: str | None = None,
+) -> str:
+    """The notes of an asset as markdown, from its manifests (``xal release-notes``)."""
+    return render_markdown(load_manifests(asset_id, ami_manifest, docker_manifest), cdn_domain)
