@@ -62,6 +62,8 @@ def proxy_guard(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest
         monkeypatch.delenv(key, raising=False)
     for key in [k for k in os.environ if k.startswith("XAL_")]:
         monkeypatch.delenv(key)
+    # build folders, manifests and run ledgers of a test never land in the checkout's .xal/
+    monkeypatch.setenv("XAL_STATE_DIR", str(tmp_path / "xal-state"))
     # a credentials file nobody else writes: boto3 never picks up a developer's real profile
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from xal import naming
+from xal.assets.ledger import KEY_PAIR, Ledger
 from xal.aws.session import AwsSessionFactory
 from xal.build.ami import AmiBuildRequest, Communicator, build_ami
 from xal.build.playbook_vars import playbook_vars
@@ -66,6 +67,7 @@ def rehearse(
         factory = AwsSessionFactory(local)
         key = generate_key(Path(tmp) / "id_ed25519")
         key_name = f"xal-rehearsal-{naming.stack_safe(settings.asset_id)}"
+        Ledger(settings.asset_id, endpoint).record(KEY_PAIR, local.region, name=key_name)
         factory.client("ec2").import_key_pair(
             KeyName=key_name,
             PublicKeyMaterial=Path(f"{key}.pub").read_bytes(),

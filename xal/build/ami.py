@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xal import naming
+from xal.assets.ledger import CREATED, ENDED, PACKER_BUILD, Ledger
 from xal.build.packer_build import run_packer_build
 from xal.config import Settings
 from xal.errors import UsageError, XalError
@@ -92,18 +94,37 @@ def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary
     check_target_safety(settings, request.communicator)
     packer = packer or PackerBinary()
     started = time.time()
-    result = run_packer_build(
-        settings=settings,
-        kind="ami",
-        only=[SOURCE],
-        variables=packer_variables(settings, request),
-        ansible_vars={"ai_lab_target": "ec2", **request.ansible_vars},
-        packer=packer,
-        on_error=request.on_error,
-        debug=request.debug,
+    variables = packer_variables(settings, request)
+    # Packer creates the instance, volumes, security group, key pair, AMI and snapshots itself; the
+    # ledger records the intent, and xal show-aws-assets finds them by tag, AMI name and instance
+    ledger = Ledger(settings.asset_id, settings.aws_endpoint_url)
+    build_id = f"{os.getpid()}-{started:.3f}"
+    ledger.record(
+        PACKER_BUILD, settings.region, name=variables["ami_name"], build=build_id, ami_regions=variables["ami_regions"]
     )
+    try:
+        result = run_packer_build(
+            settings=settings,
+            kind="ami",
+            only=[SOURCE],
+            variables=variables,
+            ansible_vars={"ai_lab_target": "ec2", **request.ansible_vars},
+            packer=packer,
+            on_error=request.on_error,
+            debug=request.debug,
+        )
+    finally:  # Packer has exited and run its own cleanup; only a killed xal leaves the intent open
+        ledger.record(PACKER_BUILD, settings.region, name=variables["ami_name"], phase=ENDED, build=build_id)
     if not result.outcome.amis():
         raise XalError(f"packer finished without an AMI artifact (log: {result.log_path})")
+    ledger.record(
+        PACKER_BUILD,
+        settings.region,
+        name=variables["ami_name"],
+        phase=CREATED,
+        build=build_id,
+        amis=result.outcome.amis(),
+    )
     manifest = BuildManifest(
         asset_id=settings.asset_id,
         kind="ami",

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from xal import naming
+from xal.assets.ledger import AMI, CREATED, Ledger
 from xal.aws.session import AwsSessionFactory
 from xal.build.ami import AmiBuildRequest, default_manifest_path
 from xal.config import Settings
@@ -143,6 +144,8 @@ def image_from_instance(
         log.info("reusing %s (%s) from an earlier run", image["ImageId"], name)
         ami = image["ImageId"]
     else:
+        ledger = Ledger(asset_id, factory.settings.aws_endpoint_url)
+        ledger.record(AMI, factory.settings.region, name=name, instance=instance_id)
         ami = ec2.create_image(
             InstanceId=instance_id,
             Name=name,
@@ -150,6 +153,7 @@ def image_from_instance(
             NoReboot=no_reboot,
             TagSpecifications=naming.tag_specifications(asset_id, "image"),
         )["ImageId"]
+        ledger.record(AMI, factory.settings.region, id=ami, name=name, phase=CREATED)
         log.info("creating %s from %s", ami, instance_id)
     # snapshots are tagged once the AMI is available (wait_available), not via TagSpecifications:
     # moto rejects snapshot tag specifications on CreateImage

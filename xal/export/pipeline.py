@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from xal import naming
+from xal.assets.ledger import Ledger
 from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
 from xal.errors import UsageError, XalError
@@ -66,8 +67,12 @@ class AwsExportBackend:
         self.target = target
         self.part_size = part_size
 
+    def ledger(self, asset_id: str) -> Ledger:
+        return Ledger(asset_id, self.factory.settings.aws_endpoint_url)
+
     def start(self, run: JobRun) -> TaskState:
-        return start_export(self.factory.client("ec2", run.job.region), run.job, self.target, run.attempt)
+        ec2 = self.factory.client("ec2", run.job.region)
+        return start_export(ec2, run.job, self.target, run.attempt, ledger=self.ledger(run.job.asset_id))
 
     def describe(self, region: str, task_ids: list[str]) -> dict[str, TaskState]:
         return describe_tasks(self.factory.client("ec2", region), task_ids)
@@ -85,6 +90,7 @@ class AwsExportBackend:
             task_id=run.task_id,
             cdn_domain=self.target.cdn_domain,
             part_size=self.part_size,
+            ledger=self.ledger(job.asset_id),
         )
 
 

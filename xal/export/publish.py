@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from xal import naming
+from xal.assets.ledger import AMI, CREATED, Ledger
 from xal.aws.session import AwsSessionFactory
 from xal.errors import NotFoundError, XalError
 from xal.export.tasks import Backoff, PollPolicy
@@ -82,6 +83,7 @@ def start_copies(
 ) -> dict[str, str]:
     """Start (or find) the copy of the AMI in each region; returns {region: copy id} without waiting."""
     name = naming.ami_name(asset_id)
+    ledger = Ledger(asset_id, factory.settings.aws_endpoint_url)
     copies: dict[str, str] = {}
     for region in dict.fromkeys(r for r in regions if r != source_region):
         ec2 = factory.client("ec2", region)
@@ -90,6 +92,7 @@ def start_copies(
             copies[region] = existing[0]["ImageId"]
             log.info("AMI copy %s in %s exists already", copies[region], region)
             continue
+        ledger.record(AMI, region, name=name, source=ami_id, source_region=source_region)
         new = ec2.copy_image(
             SourceRegion=source_region,
             SourceImageId=ami_id,
@@ -99,6 +102,7 @@ def start_copies(
             ClientToken=copy_token(asset_id, ami_id, region),
         )["ImageId"]
         ec2.create_tags(Resources=[new], Tags=[*naming.tag_list(asset_id), {"Key": "Name", "Value": name}])
+        ledger.record(AMI, region, id=new, name=name, phase=CREATED)
         copies[region] = new
         log.info("copying %s to %s as %s", ami_id, region, new)
     return copies

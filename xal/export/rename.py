@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from xal import naming
+from xal.assets.ledger import S3_OBJECT, Ledger
 from xal.errors import XalError
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ def rename_export(
     cdn_domain: str | None = None,
     part_size: int = DEFAULT_PART_SIZE,
     workers: int = 8,
+    ledger: Ledger | None = None,
 ) -> VmImage:
     """Copy ``source_key`` to the release name (multipart, server-side), verify, delete the source."""
     final_key = naming.vm_image_key(asset_id, fmt)
@@ -154,6 +156,11 @@ def rename_export(
         raise XalError(f"exported file s3://{bucket}/{source_key} is empty")
     psize = part_size_for(size, part_size)
     ranges = [(n + 1, off, min(off + psize, size) - 1) for n, off in enumerate(range(0, size, psize))]
+    if ledger is not None:
+        region = s3.meta.region_name
+        ledger.record(
+            S3_OBJECT, region, id=f"s3://{bucket}/{final_key}", bucket=bucket, key=final_key, source=source_key
+        )
     upload = s3.create_multipart_upload(
         Bucket=bucket,
         Key=final_key,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xal import naming
+from xal.assets.ledger import CREATED, EXPORT_TASK, Ledger
 from xal.naming import VmFormat
 
 ACTIVE = "active"
@@ -120,8 +121,13 @@ def error_message(exc: BaseException) -> str:
     return f"{error.get('Code', type(exc).__name__)}: {error.get('Message', exc)}" if error else str(exc)
 
 
-def start_export(ec2: Any, job: ExportJob, target: ExportTarget, attempt: int = 0) -> TaskState:
-    """ExportImage for one job, tagged with the asset-id and the format."""
+def start_export(
+    ec2: Any, job: ExportJob, target: ExportTarget, attempt: int = 0, ledger: Ledger | None = None
+) -> TaskState:
+    """ExportImage for one job, tagged with the asset-id and the format (recorded in ``ledger`` first)."""
+    where = {"image": job.ami_id, "format": job.fmt.value, "bucket": target.bucket}
+    if ledger is not None:
+        ledger.record(EXPORT_TASK, job.region, **where, prefix=naming.s3_prefix(job.asset_id))
     response = ec2.export_image(
         ImageId=job.ami_id,
         DiskImageFormat=job.fmt.value,
@@ -136,7 +142,10 @@ def start_export(ec2: Any, job: ExportJob, target: ExportTarget, attempt: int = 
             }
         ],
     )
-    return TaskState.of(response)
+    state = TaskState.of(response)
+    if ledger is not None:
+        ledger.record(EXPORT_TASK, job.region, id=state.task_id, phase=CREATED, **where)
+    return state
 
 
 def describe_tasks(ec2: Any, task_ids: list[str]) -> dict[str, TaskState]:
