@@ -7,7 +7,7 @@ import sys
 import typer
 
 from xal import __version__
-from xal.cli import deployment, dev, development, export, publish, release
+from xal.cli import assets, deployment, dev, development, export, publish, release
 from xal.errors import ExitCode, XalError
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ def _root(
 
 release.register(app)
 development.register(app)
+assets.register(app)
 dev.register(app)
 export.register(app)
 deployment.register(app)

@@ -1,6 +1,6 @@
-"""EC2 ExportImage for moto: the two actions moto 5.x lacks, added to its EC2Response in-process.
+"""EC2 ExportImage for moto: the actions moto 5.x lacks, added to its EC2Response in-process.
 
-moto >= 5.1 serialises plain dicts through the botocore model (``ActionResult``), so two methods on
+moto >= 5.1 serialises plain dicts through the botocore model (``ActionResult``), so methods on
 ``EC2Response`` are enough, and every client of a ThreadedMotoServer started in this process sees
 them, including a CLI running as a subprocess (see feasibility.md §7).
 
@@ -13,7 +13,8 @@ The fake behaves like AWS where xal depends on it:
 - unknown AMI -> ``InvalidAMIID.NotFound``; missing bucket -> ``InvalidParameter``;
 - at most ``max_active_per_region`` active tasks (``ResourceLimitExceeded``) and one active task
   per AMI (``IncorrectState``), so a scheduler that ignores the limits fails loudly;
-- a failure can be injected per (ami, format): the task ends ``deleted`` with that StatusMessage.
+- a failure can be injected per (ami, format): the task ends ``deleted`` with that StatusMessage;
+- CancelExportTask ends an active task ``deleted`` (``IncorrectState`` once it has ended).
 
 It also counts calls per action and the highest concurrency seen, for tests and the benchmark.
 It relies on moto internals (``EC2Response``, ``ActionResult``, ``s3_backends``); if they change,
@@ -90,9 +91,13 @@ class MotoExportFake:
         def describe_export_image_tasks(self: Any) -> Any:
             return fake._describe(self)
 
+        def cancel_export_task(self: Any) -> Any:
+            return fake._cancel(self)
+
         for name, impl in (
             ("export_image", export_image),
             ("describe_export_image_tasks", describe_export_image_tasks),
+            ("cancel_export_task", cancel_export_task),
         ):
             self._saved[name] = EC2Response.__dict__.get(name)
             setattr(EC2Response, name, impl)
@@ -221,6 +226,25 @@ class MotoExportFake:
                 self._advance(task, now)
                 out.append(self._public(task))
             return ActionResult({"ExportImageTasks": out})
+
+    def _cancel(self, response: Any) -> Any:
+        """CancelExportTask: an active task ends ``deleted`` and writes nothing; an ended one is IncorrectState."""
+        from moto.core.responses import ActionResult
+        from moto.ec2.exceptions import EC2ClientError
+
+        account, region = response.current_account, response.region
+        tid = response._get_param("ExportTaskId")
+        with self._lock:
+            self.calls["CancelExportTask"] += 1
+            task = self.tasks.get(tid)
+            if task is None or (task.account, task.region) != (account, region):
+                raise EC2ClientError("InvalidExportTaskID.NotFound", f"The export task ID '{tid}' does not exist")
+            self._advance(task, time.monotonic())
+            if task.data["Status"] != "active":
+                raise EC2ClientError("IncorrectState", f"Export task {tid} is {task.data['Status']}")
+            task.data.update(Status="deleted", StatusMessage="Canceled by user")
+            task.data.pop("Progress", None)
+            return ActionResult({})
 
     @staticmethod
     def _public(task: _Task) -> dict[str, Any]:
