@@ -161,7 +161,9 @@ class TaskProgress:
 
     def _update(self) -> None:
         if self._progress is not None:
-            description = f"{self.title} [{self.tasks}] {redact(self.task)}"
+            from rich.markup import escape
+
+            description = escape(f"{self.title} [{self.tasks}] {redact(self.task)}")
             self._progress.update(self._task_id, description=description, **self.counts)
 
     def __call__(self, event: dict[str, Any]) -> bool:
