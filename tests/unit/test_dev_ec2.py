@@ -72,6 +72,14 @@ def test_creates_tagged_resources_and_removes_them_after_ctrl_c(aws: Any, capsys
     assert after["groups"] == [] and after["keys"] == []
     assert not key.exists() and not key.parent.exists()
 
+    from xal.assets.ledger import Ledger
+
+    recorded = [(e.type, e.phase, e.id) for e in Ledger("dev-7").entries()]
+    assert [(t, p) for t, p, _ in recorded] == [
+        (t, p) for t in ("key-pair", "security-group", "instance") for p in ("intent", "created")
+    ]
+    assert recorded[3][2] == group["GroupId"] and recorded[5][2] in seen["instances"]
+
 
 def test_one_failing_cleanup_step_does_not_skip_the_others(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(asset_id="dev-7")

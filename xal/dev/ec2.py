@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from xal import naming
+from xal.assets import ledger as lg
 from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
 from xal.console import err, out
@@ -206,12 +207,17 @@ class DevInstance:
         self.created = DevResources()
         self.name = f"xal-dev-{naming.stack_safe(settings.asset_id)}-{uuid.uuid4().hex[:8]}"
         self.local = settings.endpoint_is_local
+        self.region = settings.region
+        # every create call is recorded before it is made (xal show-aws-assets / cleanup read it)
+        self.ledger = lg.Ledger(settings.asset_id, settings.aws_endpoint_url)
 
     def create_key_pair(self) -> Path:
+        self.ledger.record(lg.KEY_PAIR, self.region, name=self.name, by="setup-ec2")
         reply = self.ec2.create_key_pair(
             KeyName=self.name, KeyType="ed25519", TagSpecifications=_tags(self.settings, self.name, "key-pair")
         )
         self.created.key_name = self.name
+        self.ledger.record(lg.KEY_PAIR, self.region, id=reply.get("KeyPairId"), name=self.name, phase=lg.CREATED)
         self.created.key_dir = Path(tempfile.mkdtemp(prefix="xal-dev-key-"))
         key_file = self.created.key_dir / f"{self.name}.pem"
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -221,12 +227,14 @@ class DevInstance:
         return key_file
 
     def create_security_group(self, cidr: str) -> str:
+        self.ledger.record(lg.SECURITY_GROUP, self.region, name=self.name, by="setup-ec2")
         group = self.ec2.create_security_group(
             GroupName=self.name,
             Description=f"xal setup-ec2 {self.settings.asset_id}: SSH and JupyterLab",
             TagSpecifications=_tags(self.settings, self.name, "security-group"),
         )["GroupId"]
         self.created.security_group_id = group
+        self.ledger.record(lg.SECURITY_GROUP, self.region, id=group, name=self.name, phase=lg.CREATED)
         self.ec2.authorize_security_group_ingress(
             GroupId=group,
             IpPermissions=[
@@ -249,6 +257,7 @@ class DevInstance:
                     },
                 }
             ]
+        self.ledger.record(lg.INSTANCE, self.region, name=self.name, image=image["ImageId"], by="setup-ec2")
         reply = self.ec2.run_instances(
             ImageId=image["ImageId"],
             InstanceType=self.request.instance_type,
@@ -262,6 +271,7 @@ class DevInstance:
         )
         instance_id = reply["Instances"][0]["InstanceId"]
         self.created.instance_id = instance_id
+        self.ledger.record(lg.INSTANCE, self.region, id=instance_id, name=self.name, phase=lg.CREATED)
         self.ec2.get_waiter("instance_running").wait(
             InstanceIds=[instance_id], WaiterConfig={"Delay": 1 if self.local else 5, "MaxAttempts": 120}
         )
