@@ -403,3 +403,26 @@ def test_export_records_intent_before_the_call(moto_endpoint, fake, tmp_path) ->
     assert all(e.id for e in entries if e.phase == lg.CREATED)
     first_intent = next(i for i, e in enumerate(entries) if e.type == lg.EXPORT_TASK)
     assert entries[first_intent].phase == lg.INTENT  # intent first, id after the call
+
+
+def test_ledger_ids_find_untagged_groups_and_instances(moto_endpoint, capsys) -> None:
+    """A run killed between a create call and its tagging: the ids in the ledger are enough."""
+    ec2 = boto3.client("ec2", endpoint_url=moto_endpoint, region_name=REGION)
+    group = ec2.create_security_group(GroupName="dev-x", Description="d")["GroupId"]
+    instance = ec2.run_instances(ImageId="ami-785db401", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ledger = lg.Ledger("dev-x", moto_endpoint)
+    ledger.record(lg.SECURITY_GROUP, REGION, id=group, name="dev-x", phase=lg.CREATED)
+    ledger.record(lg.INSTANCE, REGION, id=instance, phase=lg.CREATED)
+    code, out, _ = _cli(
+        capsys, "show-aws-assets", "--asset-id", "dev-x", "--format", "json", "--aws-endpoint-url", moto_endpoint
+    )
+    assert code == 0
+    found = {(r["type"], r["id"], r["found_by"]) for r in json.loads(out)["resources"]}
+    assert found == {("security-group", group, "id (ledger)"), ("instance", instance, "id (ledger)")}
+    code, _, err = _cli(capsys, "cleanup", "--asset-id", "dev-x", "--aws-endpoint-url", moto_endpoint)
+    assert code == 0, err
+    assert (
+        ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"]
+        == "terminated"
+    )
+    assert not ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroups"]

@@ -19,6 +19,7 @@ How each type is attributed to an asset:
   ``packer_`` key pairs created after the build began, and untagged instances Packer started
   after the build began (Packer 1.6.6 tags the instance with a CreateTags call right after
   RunInstances);
+- instances and security groups whose id the ledger recorded (``created`` entries), tagged or not;
 - S3 objects and unfinished multipart uploads: the folder ``ai_lab/<asset-id>/`` of the VM bucket.
 """
 
@@ -231,10 +232,13 @@ class _Lister:
             for inst, asset in tagged:
                 if inst["State"]["Name"] in LIVE_INSTANCE_STATES:
                     self.add(self._instance(region, inst, asset, "tag"))
+            recorded = self._recorded_ids(lg.INSTANCE, region)
             for inst in instances:
                 asset = self._packer_instance_owner(inst, packer_builds)
                 if asset and naming.TAG_KEY not in _tags(inst):
                     self.add(self._instance(region, inst, asset, "ledger (untagged Packer instance)"))
+                if inst["InstanceId"] in recorded and inst["State"]["Name"] in LIVE_INSTANCE_STATES:
+                    self.add(self._instance(region, inst, recorded[inst["InstanceId"]], "id (ledger)"))
         if self.want(lg.AMI) or self.want(lg.SNAPSHOT):
             self.guarded("AMIs and snapshots", region, lambda: self._images(ec2, region))
         if self.want(lg.VOLUME):
@@ -264,6 +268,10 @@ class _Lister:
             found_by=found_by,
             detail=f"{inst.get('InstanceType', '')} key {inst.get('KeyName') or '-'}",
         )
+
+    def _recorded_ids(self, type_: str, region: str) -> dict[str, str]:
+        """Ids the ledger recorded for ``type_`` in ``region`` (a create call whose tagging may not have happened)."""
+        return {e.id: e.asset_id for e in self.entries if e.type == type_ and e.region == region and e.id}
 
     def _unfinished_packer_builds(self, region: str) -> list[lg.Entry]:
         """Packer builds of matching assets in ``region`` whose xal process never finished them (killed)."""
@@ -457,7 +465,10 @@ class _Lister:
             asset = self.match(_tags(group))
             if asset:
                 self.add(self._group(region, group, asset, "tag", None))
-        via: dict[str, tuple[str, str, datetime | None]] = {}
+        via: dict[str, tuple[str, str, datetime | None]] = {
+            group_id: (asset, "id (ledger)", None)
+            for group_id, asset in self._recorded_ids(lg.SECURITY_GROUP, region).items()
+        }
         for inst, asset in tagged:
             for g in inst.get("SecurityGroups", []):
                 if g.get("GroupName", "").startswith(PACKER_PREFIX):
