@@ -31,6 +31,12 @@ class Communicator:
     ssh_keypair_name: str | None = None
     ssh_private_key_file: str | None = None
 
+    @classmethod
+    def from_options(
+        cls, username: str | None, host: str | None, port: int | None, keypair: str | None, key_file: Path | None
+    ) -> Communicator:
+        return cls(username, host, port, keypair, str(key_file) if key_file else None)
+
 
 @dataclass(frozen=True)
 class AmiBuildRequest:

@@ -63,3 +63,10 @@ def load_vars_file(path: Path | None) -> dict[str, Any]:
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
         raise UsageError(f"playbook variables file {path} must hold a mapping of variable names to values")
     return data
+
+
+def build_vars(
+    settings: Settings, vars_file: Path | None, interactive: bool, os_password: bool = True
+) -> dict[str, Any]:
+    """``--playbook-vars`` under what xal computes: hashes and certificates always win over the file."""
+    return {**load_vars_file(vars_file), **playbook_vars(settings, interactive, os_password)}

@@ -257,7 +257,7 @@ def create_vm(
     public; one build manifest at the end. On failure, lists what was created and how to delete it.
     """
     from xal.build.ami import AmiBuildRequest, Communicator
-    from xal.build.playbook_vars import load_vars_file, playbook_vars
+    from xal.build.playbook_vars import build_vars
     from xal.export.create_vm import CreateVmRequest
     from xal.export.create_vm import create_vm as run
 
@@ -289,14 +289,10 @@ def create_vm(
         on_error=on_error,
         debug=debug,
         manifest_path=manifest,
-        communicator=Communicator(
-            ssh_username,
-            ssh_host,
-            ssh_port,
-            ssh_keypair_name,
-            str(ssh_private_key_file) if ssh_private_key_file else None,
+        communicator=Communicator.from_options(
+            ssh_username, ssh_host, ssh_port, ssh_keypair_name, ssh_private_key_file
         ),
-        ansible_vars={**load_vars_file(playbook_vars_file), **playbook_vars(settings, interactive=True)},
+        ansible_vars=build_vars(settings, playbook_vars_file, interactive=True),
     )
     result = run(
         settings,

@@ -127,7 +127,7 @@ def build_ami(
     """
     from xal.build.ami import AmiBuildRequest, Communicator
     from xal.build.ami import build_ami as run
-    from xal.build.playbook_vars import load_vars_file, playbook_vars
+    from xal.build.playbook_vars import build_vars
 
     settings = o.build_settings(
         config,
@@ -146,14 +146,10 @@ def build_ami(
         on_error=on_error,
         debug=debug,
         manifest_path=manifest,
-        communicator=Communicator(
-            ssh_username,
-            ssh_host,
-            ssh_port,
-            ssh_keypair_name,
-            str(ssh_private_key_file) if ssh_private_key_file else None,
+        communicator=Communicator.from_options(
+            ssh_username, ssh_host, ssh_port, ssh_keypair_name, ssh_private_key_file
         ),
-        ansible_vars={**load_vars_file(playbook_vars_file), **playbook_vars(settings, interactive=True)},
+        ansible_vars=build_vars(settings, playbook_vars_file, interactive=True),
     )
     _print_manifest(run(settings, request), settings.json)
 
@@ -194,7 +190,7 @@ def build_docker(
     """Build the AI-Lab Docker image with the same playbook; JupyterLab on port 49494."""
     from xal.build.docker import DockerBuildRequest, RegistryCredentials
     from xal.build.docker import build_docker as run
-    from xal.build.playbook_vars import load_vars_file, playbook_vars
+    from xal.build.playbook_vars import build_vars
     from xal.secrets import secret_from_env
 
     settings = o.build_settings(config, asset_id=asset_id, log_level=log_level, json=json)
@@ -208,10 +204,7 @@ def build_docker(
         pull=pull,
         push=push,
         credentials=RegistryCredentials(user, password) if user and password else None,
-        ansible_vars={
-            **load_vars_file(playbook_vars_file),
-            **playbook_vars(settings, interactive=False, os_password=False),
-        },
+        ansible_vars=build_vars(settings, playbook_vars_file, interactive=False, os_password=False),
         on_error=on_error,
         debug=debug,
         manifest_path=manifest,
