@@ -32,7 +32,7 @@ def main() -> None:
     pre_ssh = next((s["start"] for s in manifest.steps if "Provisioning with Ansible" in s["step"]), 0.0)
     print(f"rehearsal ({'full' if full else 'quick'} install), AMIs: {manifest.amis}")
     print(f"  total wall time                 {total:7.2f} s")
-    print(f"  setup (images, moto, sshd)      {total - xal_build:7.2f} s")
+    print(f"  setup + export (moto, sshd, VM) {total - xal_build:7.2f} s")
     print(f"  build as xal ran it             {xal_build:7.2f} s")
     print(f"    packer process                {packer:7.2f} s")
     print(f"      before Ansible (EC2 steps)  {pre_ssh:7.2f} s")

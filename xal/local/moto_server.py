@@ -25,7 +25,9 @@ def moto_server() -> Iterator[str]:
         from moto.server import ThreadedMotoServer
     except ImportError:
         raise XalError("the offline rehearsal needs moto: pip install 'xal[local]'") from None
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # the emulator's own request log and server-side tracebacks (e.g. an action moto lacks) are not
+    # xal's output: the client sees the failure as an AWS error anyway
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

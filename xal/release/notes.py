@@ -46,9 +46,9 @@ def load_manifests(
         "docker": docker_manifest or default_manifest_path(asset_id, "docker"),
     }
     loaded: dict[str, BuildManifest] = {}
+    missing = {kind: path for kind, path in wanted.items() if not path.is_file()}
     for kind, path in wanted.items():
-        if not path.is_file():
-            log.warning("no %s manifest at %s; the notes leave out its section", kind, path)
+        if kind in missing:
             continue
         try:
             manifest = BuildManifest.load(path)
@@ -57,7 +57,10 @@ def load_manifests(
         if manifest.asset_id != asset_id:
             raise XalError(f"{path} is the manifest of asset-id {manifest.asset_id!r}, not {asset_id!r}")
         loaded[kind] = manifest
-    if not loaded:
+    if loaded:  # one part of the release is there: say which section the notes leave out
+        for kind, path in missing.items():
+            log.warning("no %s manifest at %s; the notes leave out its section", kind, path)
+    else:
         raise NotFoundError(
             f"no build manifest for asset-id {asset_id} ({', '.join(str(p) for p in wanted.values())}); "
             "build the release first (xal build-ami / build-docker / export) or pass the manifest paths"
