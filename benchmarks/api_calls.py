@@ -1,9 +1,10 @@
-"""API economy: how many AWS calls a rehearsed AMI build makes, by action.
+"""API economy: how many AWS calls a rehearsed AMI build and VM export make, by action.
 
 Every request that reaches the embedded moto server is counted (the WSGI app is wrapped for the
-duration of the run), so the figures include Packer's own calls. Polling calls
-(Describe*/waiters) are shown separately: they are what backoff keeps small.
-The export side is measured by benchmarks/export_scheduling.py.
+duration of the run), so the figures include Packer's own calls and the rehearsal's setup
+(ImportKeyPair, the bucket stack). Polling calls (Describe*) are shown separately: they are what
+backoff keeps small. S3 calls show as method + path. Export scheduling under load is measured by
+benchmarks/export_scheduling.py.
 
     python3 benchmarks/api_calls.py
 """
@@ -54,7 +55,8 @@ def main() -> None:
     manifest = rehearse(Settings(asset_id=f"calls-{int(time.time())}"), quick=True)
     seconds = time.perf_counter() - started
     polling = {a: n for a, n in CALLS.items() if a.startswith("Describe")}
-    print(f"rehearsed AMI build with {len(manifest.amis)} AMIs in {seconds:.1f} s")
+    amis, images = len(manifest.amis), len(manifest.vm_images)
+    print(f"rehearsed AMI build ({amis} AMIs) and export ({images} images) in {seconds:.1f} s")
     print(f"  AWS calls in total: {sum(CALLS.values())}, of which Describe*: {sum(polling.values())}")
     for action, count in CALLS.most_common():
         print(f"    {count:4d}  {action}")
