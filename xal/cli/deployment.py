@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -148,70 +149,55 @@ def _deploy_codebuild(kind: str, settings: Any, secrets_and_repo: tuple[str, str
     _print_result(result, settings.json)
 
 
-def deploy_ci_codebuild(
-    config: o.ConfigFile = None,
-    aws_profile: o.AwsProfile = None,
-    region: o.Region = None,
-    aws_endpoint_url: o.EndpointUrl = None,
-    log_level: o.LogLevel = None,
-    json: o.Json = None,
-    github_token_secret: GitHubTokenSecret = DEFAULT_GITHUB_TOKEN_SECRET,
-    registry_secret: RegistrySecret = DEFAULT_REGISTRY_SECRET,
-    repository_url: RepositoryUrl = DEFAULT_REPOSITORY_URL,
-    yes: Yes = False,
-    replace_failed: ReplaceFailed = False,
-    timeout_minutes: Timeout = 30.0,
-) -> None:
+def _codebuild_command(kind: str, doc: str) -> Callable[..., None]:
+    """The deploy command of one CodeBuild stack; CI and release differ only in the stack they deploy."""
+
+    def command(
+        config: o.ConfigFile = None,
+        aws_profile: o.AwsProfile = None,
+        region: o.Region = None,
+        aws_endpoint_url: o.EndpointUrl = None,
+        log_level: o.LogLevel = None,
+        json: o.Json = None,
+        github_token_secret: GitHubTokenSecret = DEFAULT_GITHUB_TOKEN_SECRET,
+        registry_secret: RegistrySecret = DEFAULT_REGISTRY_SECRET,
+        repository_url: RepositoryUrl = DEFAULT_REPOSITORY_URL,
+        yes: Yes = False,
+        replace_failed: ReplaceFailed = False,
+        timeout_minutes: Timeout = 30.0,
+    ) -> None:
+        settings = o.build_settings(
+            config,
+            aws_profile=aws_profile,
+            region=region,
+            aws_endpoint_url=aws_endpoint_url,
+            log_level=log_level,
+            json=json,
+        )
+        _deploy_codebuild(
+            kind,
+            settings,
+            (github_token_secret, registry_secret, repository_url),
+            _options(yes, replace_failed, timeout_minutes),
+        )
+
+    command.__doc__ = doc
+    command.__name__ = f"deploy_{kind}_codebuild"
+    return command
+
+
+deploy_ci_codebuild = _codebuild_command(
+    "ci",
     """Create or update the CI CodeBuild stack: a webhook runs the AWS test tier on pushes whose commit
     message contains [CodeBuild] (not on main). Needs the VM bucket stack.
-    """
-    settings = o.build_settings(
-        config,
-        aws_profile=aws_profile,
-        region=region,
-        aws_endpoint_url=aws_endpoint_url,
-        log_level=log_level,
-        json=json,
-    )
-    _deploy_codebuild(
-        "ci",
-        settings,
-        (github_token_secret, registry_secret, repository_url),
-        _options(yes, replace_failed, timeout_minutes),
-    )
-
-
-def deploy_release_codebuild(
-    config: o.ConfigFile = None,
-    aws_profile: o.AwsProfile = None,
-    region: o.Region = None,
-    aws_endpoint_url: o.EndpointUrl = None,
-    log_level: o.LogLevel = None,
-    json: o.Json = None,
-    github_token_secret: GitHubTokenSecret = DEFAULT_GITHUB_TOKEN_SECRET,
-    registry_secret: RegistrySecret = DEFAULT_REGISTRY_SECRET,
-    repository_url: RepositoryUrl = DEFAULT_REPOSITORY_URL,
-    yes: Yes = False,
-    replace_failed: ReplaceFailed = False,
-    timeout_minutes: Timeout = 30.0,
-) -> None:
+    """,
+)
+deploy_release_codebuild = _codebuild_command(
+    "release",
     """Create or update the release CodeBuild stack (no webhook; `xal start-release-build` starts it).
     Needs the VM bucket stack.
-    """
-    settings = o.build_settings(
-        config,
-        aws_profile=aws_profile,
-        region=region,
-        aws_endpoint_url=aws_endpoint_url,
-        log_level=log_level,
-        json=json,
-    )
-    _deploy_codebuild(
-        "release",
-        settings,
-        (github_token_secret, registry_secret, repository_url),
-        _options(yes, replace_failed, timeout_minutes),
-    )
+    """,
+)
 
 
 def register(app: typer.Typer) -> None:
