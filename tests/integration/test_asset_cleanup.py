@@ -22,19 +22,15 @@ import boto3
 import pytest
 import yaml
 
+from xal import rehearsal
 from xal.local.moto_export import ExportFakeConfig, MotoExportFake, moto_export, seed_ami, seed_bucket_stack
 from xal.local.slc_repo import serve_stand_in_repo
 
 pytestmark = pytest.mark.integration
 REGIONS = ("eu-central-1", "us-east-1")
 TAG = "exa_ai_lab_id"
-QUICK_VARS = {
-    "ai_lab_jupyter_requirements": ["six==1.17.0"],
-    "ai_lab_notebooks_requirements": [],
-    "ai_lab_docker_packages": [],
-    "ai_lab_netplan_packages": [],
-    "ai_lab_netplan_apply": False,
-}
+# the rehearsal's stand-ins for the heavy installs, in a container (no netplan apply)
+QUICK_VARS = {**rehearsal.QUICK_VARS, **rehearsal.CONTAINER_VARS}
 TEST_KEY = "xal-test"  # imported by the test, not created by xal
 
 

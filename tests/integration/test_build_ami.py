@@ -13,16 +13,12 @@ import boto3
 import pytest
 import yaml
 
+from xal import rehearsal
 from xal.local.slc_repo import serve_stand_in_repo
 
 pytestmark = pytest.mark.integration
-QUICK_VARS = {
-    "ai_lab_jupyter_requirements": ["six==1.17.0"],
-    "ai_lab_notebooks_requirements": [],
-    "ai_lab_docker_packages": [],
-    "ai_lab_netplan_packages": [],
-    "ai_lab_netplan_apply": False,
-}
+# the rehearsal's stand-ins for the heavy installs, in a container (no netplan apply)
+QUICK_VARS = {**rehearsal.QUICK_VARS, **rehearsal.CONTAINER_VARS}
 
 
 def _xal(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
