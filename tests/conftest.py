@@ -18,19 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from xal.local.moto_server import EMULATOR_CREDENTIALS
+from xal.local.moto_server import EMULATOR_CREDENTIALS, LOCAL_GUARD_ENV
 
 REPO = Path(__file__).resolve().parent.parent
-GUARD_ENV = {
-    **EMULATOR_CREDENTIALS,
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "HTTP_PROXY": "http://127.0.0.1:9",
-    "HTTPS_PROXY": "http://127.0.0.1:9",
-    "http_proxy": "http://127.0.0.1:9",
-    "https_proxy": "http://127.0.0.1:9",
-    "NO_PROXY": "127.0.0.1,localhost",
-    "no_proxy": "127.0.0.1,localhost",
-}
+GUARD_ENV = {**EMULATOR_CREDENTIALS, **LOCAL_GUARD_ENV}
 UNSET_ENV = (
     "AWS_PROFILE",
     "AWS_SESSION_TOKEN",

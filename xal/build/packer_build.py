@@ -18,7 +18,7 @@ from typing import Any
 from xal.build.progress import BuildProgress
 from xal.config import Settings
 from xal.errors import ExitCode, XalError
-from xal.local.moto_server import EMULATOR_CREDENTIALS
+from xal.local.moto_server import EMULATOR_CREDENTIALS, LOCAL_GUARD_ENV
 from xal.packer.binary import PackerBinary
 from xal.packer.machine_readable import BuildOutcome
 from xal.packer.variables import check_variables, declared_variables
@@ -26,12 +26,6 @@ from xal.paths import ansible_dir, packer_dir, state_dir
 from xal.secrets import redact
 
 PLAYBOOK = "ai_lab.yml"
-LOCAL_GUARD_ENV = {
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "HTTP_PROXY": "http://127.0.0.1:9",
-    "HTTPS_PROXY": "http://127.0.0.1:9",
-    "NO_PROXY": "127.0.0.1,localhost",
-}
 MAX_ERRORS_SHOWN = 5
 
 
