@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from xal.local.moto_server import EMULATOR_CREDENTIALS, LOCAL_GUARD_ENV
+from xal.aws.emulator import EMULATOR_CREDENTIALS, LOCAL_GUARD_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 GUARD_ENV = {**EMULATOR_CREDENTIALS, **LOCAL_GUARD_ENV}

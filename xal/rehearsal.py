@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from xal import naming
-from xal.assets.ledger import KEY_PAIR, Ledger
+from xal.aws.ledger import KEY_PAIR, Ledger
 from xal.aws.session import AwsSessionFactory
-from xal.build.ami import AmiBuildRequest, Communicator, build_ami
-from xal.build.playbook_vars import playbook_vars
+from xal.aws.tags import tags_of
 from xal.config import Settings
 from xal.errors import XalError
+from xal.image.ami import AmiBuildRequest, Communicator, build_ami
+from xal.image.playbook_vars import playbook_vars
 from xal.local.images import prepare_local_images, require_tools
 from xal.local.moto_server import moto_server
 from xal.local.slc_repo import serve_stand_in_repo
@@ -47,7 +48,7 @@ def verify_amis(factory: AwsSessionFactory, manifest: BuildManifest) -> None:
     for region, ami in manifest.amis.items():
         images = factory.client("ec2", region).describe_images(ImageIds=[ami])["Images"]
         image = images[0] if images else {}
-        tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+        tags = tags_of(image)
         if image.get("State") != "available" or tags.get(naming.TAG_KEY) != manifest.asset_id:
             raise XalError(f"rehearsal check failed: AMI {ami} in {region} is {image.get('State')} with tags {tags}")
 
@@ -102,9 +103,9 @@ def rehearse_export(settings: Settings) -> BuildManifest:
     seconds and writes small disk images into the emulated bucket, which xal then renames with
     its server-side multipart copy, exactly as against AWS.
     """
-    from xal.build.ami import default_manifest_path
     from xal.export.pipeline import ExportRequest, export_images
     from xal.export.tasks import PollPolicy
+    from xal.image.ami import default_manifest_path
     from xal.local.moto_export import ExportFakeConfig, moto_export, seed_bucket_stack
 
     assert settings.aws_endpoint_url is not None

@@ -21,7 +21,7 @@ def test_moto_and_ssh_target_work_together(moto_endpoint: str, ssh_target) -> No
 
 
 def test_containers_trust_the_host_extra_ca_certificates(local_images: dict[str, str]) -> None:
-    from xal.local.ca_certs import CaBundle
+    from xal.ca_certs import CaBundle
 
     bundle = CaBundle.from_host()
     if not bundle.certificates:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from xal.build.ami import AmiBuildRequest, Communicator, packer_variables
-from xal.build.packer_build import child_env, prepare_build_dir
 from xal.config import Settings
+from xal.image.ami import AmiBuildRequest, Communicator, packer_variables
+from xal.image.packer_build import child_env, prepare_build_dir
 from xal.packer.binary import PackerBinary
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from xal.assets import ledger as lg
 from xal.assets.cleanup import parse_age
-from xal.assets.inventory import check_pattern, pages, parse_types
+from xal.assets.inventory import check_pattern, parse_types
+from xal.aws import ledger as lg
+from xal.aws.paging import pages
 from xal.cli.main import run_cli
 from xal.errors import UsageError
 from xal.local.moto_export import ExportFakeConfig, MotoExportFake, moto_export, seed_ami, seed_bucket_stack
@@ -57,7 +58,7 @@ def test_torn_last_line_is_skipped(tmp_path: Path) -> None:
 def test_ledger_survives_sigkill_of_the_writer(tmp_path: Path) -> None:
     """A writer killed at a random moment never damages the entries written before."""
     code = (
-        "import sys; from pathlib import Path; from xal.assets.ledger import Ledger\n"
+        "import sys; from pathlib import Path; from xal.aws.ledger import Ledger\n"
         "l = Ledger('k1', None, Path(sys.argv[1]))\n"
         "i = 0\n"
         "while True:\n"

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from xal.ca_certs import CaBundle
 from xal.errors import XalError
-from xal.local.ca_certs import CaBundle
 from xal.local.images import ImageRecipe, docker_import_argv, mmdebstrap_argv
 
 PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"

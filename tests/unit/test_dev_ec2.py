@@ -72,7 +72,7 @@ def test_creates_tagged_resources_and_removes_them_after_ctrl_c(aws: Any, capsys
     assert after["groups"] == [] and after["keys"] == []
     assert not key.exists() and not key.parent.exists()
 
-    from xal.assets.ledger import Ledger
+    from xal.aws.ledger import Ledger
 
     recorded = [(e.type, e.phase, e.id) for e in Ledger("dev-7").entries()]
     assert [(t, p) for t, p, _ in recorded] == [

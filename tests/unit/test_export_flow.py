@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from xal.aws.session import AwsSessionFactory
-from xal.build.ami import AmiBuildRequest
 from xal.config import Settings
 from xal.errors import NotFoundError, XalError
 from xal.export.create_vm import CreateVmRequest, ExportVmRequest, create_vm, export_vm
@@ -20,6 +19,7 @@ from xal.export.preflight import check_amis, check_bucket, check_role, resolve_t
 from xal.export.publish import make_ami_public
 from xal.export.rename import composite_sha256, rename_export
 from xal.export.tasks import FORMAT_TAG, PollPolicy
+from xal.image.ami import AmiBuildRequest
 from xal.local.moto_export import (
     FAKE_CDN_DOMAIN,
     MIB,

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from xal.build.ami import AmiBuildRequest, Communicator, check_target_safety, packer_variables
-from xal.build.packer_build import prepare_build_dir
 from xal.config import Settings
 from xal.errors import UsageError
+from xal.image.ami import AmiBuildRequest, Communicator, check_target_safety, packer_variables
+from xal.image.packer_build import prepare_build_dir
 from xal.packer.binary import PackerBinary
 from xal.packer.variables import check_variables, declared_variables
 

@@ -21,8 +21,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from xal import naming
-from xal.assets import ledger as lg
 from xal.assets.inventory import Inventory, Query, Resource, find_assets
+from xal.aws import ledger as lg
+from xal.aws.errors import code_and_message
 from xal.aws.session import AwsSessionFactory
 from xal.errors import NotFoundError, UsageError, XalError
 
@@ -113,11 +114,6 @@ class CleanupReport:
         }
 
 
-def _error(exc: BaseException) -> tuple[str, str]:
-    error = (getattr(exc, "response", None) or {}).get("Error", {})
-    return str(error.get("Code", type(exc).__name__)), str(error.get("Message", exc))
-
-
 def _gone(code: str, message: str) -> bool:
     return bool(GONE_CODES.search(code)) or (code == "ValidationError" and "does not exist" in message)
 
@@ -161,7 +157,7 @@ class _Deleter:
                 fn()
                 return DELETED, ""
             except ClientError as exc:
-                code, message = _error(exc)
+                code, message = code_and_message(exc)
                 if _gone(code, message):
                     return GONE, code
                 if code in RETRY_CODES and attempt < attempts - 1:
@@ -223,7 +219,7 @@ class _Deleter:
                         Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
                     )
                 except (ClientError, BotoCoreError) as exc:
-                    code, message = _error(exc)
+                    code, message = code_and_message(exc)
                     outcome = (GONE, code) if _gone(code, message) else (FAILED, f"{code}: {message}")
                     results.update({f"{bucket}/{k}": outcome for k in batch})
                     continue
@@ -325,7 +321,7 @@ def cleanup(
             try:
                 outcomes = batch[type_](items)
             except Exception as exc:  # a failed wait: reported on every resource of the batch
-                code, message = _error(exc)
+                code, message = code_and_message(exc)
                 outcomes = [(FAILED, f"{code}: {message}")] * len(items)
             for r, (outcome, message) in zip(items, outcomes, strict=True):
                 emit(Action(r, outcome, message))

@@ -27,15 +27,20 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
 from xal import naming
-from xal.assets import ledger as lg
+from xal.aws import ledger as lg
+from xal.aws.errors import describe_error, is_not_found
+from xal.aws.export_tasks import TaskState
+from xal.aws.images import enabled_regions
+from xal.aws.paging import pages
 from xal.aws.session import AwsSessionFactory
+from xal.aws.tags import tags_of
 from xal.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -143,31 +148,6 @@ def parse_types(values: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(t for t in lg.RESOURCE_TYPES if t in wanted) if wanted else lg.RESOURCE_TYPES
 
 
-# -- paging ----------------------------------------------------------------------------------------
-def pages(
-    call: Callable[..., dict[str, Any]],
-    result_key: str,
-    *,
-    next_key: str = "NextToken",
-    request_key: str | None = None,
-    **kwargs: Any,
-) -> Iterator[Any]:
-    """Items of every page; stops on a missing or empty token (and on a repeated one)."""
-    seen: set[str] = set()
-    while True:
-        response = call(**kwargs)
-        yield from response.get(result_key) or []
-        token = response.get(next_key)
-        if not token or token in seen:
-            return
-        seen.add(token)
-        kwargs[request_key or next_key] = token
-
-
-def _tags(raw: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in raw.get("Tags") or []}
-
-
 def _time(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
@@ -211,9 +191,7 @@ class _Lister:
         try:
             fn()
         except Exception as exc:  # reported, and the other listings still run
-            from xal.export.tasks import error_message
-
-            self.warnings.append(f"could not list {what} in {region}: {error_message(exc)}")
+            self.warnings.append(f"could not list {what} in {region}: {describe_error(exc)}")
 
     # EC2 ---------------------------------------------------------------------------------------
     def region(self, region: str) -> None:
@@ -226,7 +204,7 @@ class _Lister:
 
         self.guarded("instances", region, list_instances)
         packer_builds = self._unfinished_packer_builds(region)
-        tagged = [(i, self.match(_tags(i))) for i in instances]
+        tagged = [(i, self.match(tags_of(i))) for i in instances]
         tagged = [(i, a) for i, a in tagged if a is not None]
         if self.want(lg.INSTANCE):
             for inst, asset in tagged:
@@ -235,7 +213,7 @@ class _Lister:
             recorded = self._recorded_ids(lg.INSTANCE, region)
             for inst in instances:
                 asset = self._packer_instance_owner(inst, packer_builds)
-                if asset and naming.TAG_KEY not in _tags(inst):
+                if asset and naming.TAG_KEY not in tags_of(inst):
                     self.add(self._instance(region, inst, asset, "ledger (untagged Packer instance)"))
                 if inst["InstanceId"] in recorded and inst["State"]["Name"] in LIVE_INSTANCE_STATES:
                     self.add(self._instance(region, inst, recorded[inst["InstanceId"]], "id (ledger)"))
@@ -256,7 +234,7 @@ class _Lister:
 
     @staticmethod
     def _instance(region: str, inst: dict[str, Any], asset: str, found_by: str) -> Resource:
-        tags = _tags(inst)
+        tags = tags_of(inst)
         return Resource(
             lg.INSTANCE,
             region,
@@ -296,7 +274,7 @@ class _Lister:
     def _images(self, ec2: Any, region: str) -> None:
         images: dict[str, tuple[dict[str, Any], str, str]] = {}
         for image in pages(ec2.describe_images, "Images", Owners=["self"], Filters=TAG_KEY_FILTER):
-            asset = self.match(_tags(image))
+            asset = self.match(tags_of(image))
             if asset:
                 images[image["ImageId"]] = (image, asset, "tag")
         names = {e.name: e.asset_id for e in self.entries if e.type in (lg.PACKER_BUILD, lg.AMI) and e.name}
@@ -334,7 +312,7 @@ class _Lister:
             return
         seen: set[str] = set()
         for snap in pages(ec2.describe_snapshots, "Snapshots", OwnerIds=["self"], Filters=TAG_KEY_FILTER):
-            asset = self.match(_tags(snap))
+            asset = self.match(tags_of(snap))
             if asset:
                 seen.add(snap["SnapshotId"])
                 self.add(self._snapshot(region, snap, asset, "tag", behind.get(snap["SnapshotId"])))
@@ -346,7 +324,7 @@ class _Lister:
                 try:
                     snaps = ec2.describe_snapshots(SnapshotIds=[snap_id])["Snapshots"]
                 except ClientError as exc:
-                    if "NotFound" in exc.response.get("Error", {}).get("Code", ""):
+                    if is_not_found(exc):
                         continue
                     raise
                 for snap in snaps:
@@ -371,7 +349,7 @@ class _Lister:
 
     def _volumes(self, ec2: Any, region: str) -> None:
         for vol in pages(ec2.describe_volumes, "Volumes", Filters=TAG_KEY_FILTER):
-            asset = self.match(_tags(vol))
+            asset = self.match(tags_of(vol))
             if asset and vol.get("State") not in ("deleted", "deleting"):
                 attached = ", ".join(a["InstanceId"] for a in vol.get("Attachments", []) if a.get("InstanceId"))
                 self.add(
@@ -387,8 +365,6 @@ class _Lister:
                 )
 
     def _export_tasks(self, ec2: Any, region: str) -> None:
-        from xal.export.tasks import TaskState
-
         started = {e.id: e.time for e in self.entries if e.type == lg.EXPORT_TASK and e.id and e.region == region}
         for raw in pages(ec2.describe_export_image_tasks, "ExportImageTasks"):
             task = TaskState.of(raw)
@@ -414,7 +390,7 @@ class _Lister:
     def _key_pairs(self, ec2: Any, region: str, tagged: list[tuple[dict[str, Any], str]], builds: list[lg.Entry]):
         pairs = ec2.describe_key_pairs(Filters=TAG_KEY_FILTER).get("KeyPairs", [])  # not paginated by AWS
         for pair in pairs:
-            asset = self.match(_tags(pair))
+            asset = self.match(tags_of(pair))
             if asset:
                 self.add(self._key_pair(region, pair, asset, "tag"))
         wanted: dict[str, tuple[str, str]] = {}
@@ -462,7 +438,7 @@ class _Lister:
         builds: list[lg.Entry],
     ) -> None:
         for group in pages(ec2.describe_security_groups, "SecurityGroups", Filters=TAG_KEY_FILTER):
-            asset = self.match(_tags(group))
+            asset = self.match(tags_of(group))
             if asset:
                 self.add(self._group(region, group, asset, "tag", None))
         via: dict[str, tuple[str, str, datetime | None]] = {
@@ -525,7 +501,7 @@ class _Lister:
     def _stacks(self, region: str) -> None:
         cfn = self.factory.client("cloudformation", region)
         for stack in pages(cfn.describe_stacks, "Stacks"):
-            asset = self.match(_tags(stack))
+            asset = self.match(tags_of(stack))
             if not asset or stack.get("StackStatus") in STACK_GONE:
                 continue
             self.add(
@@ -614,8 +590,6 @@ def search_regions(factory: AwsSessionFactory, query: Query, entries: list[lg.En
         regions.append(e.region)
         regions.extend(e.detail.get("ami_regions") or [])
     if query.all_regions:
-        from xal.export.publish import enabled_regions
-
         regions.extend(enabled_regions(factory))
     return [r for r in dict.fromkeys(regions) if r]
 

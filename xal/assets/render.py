@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from xal.assets import ledger as lg
+from xal.aws import ledger as lg
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from xal.aws.emulator import EMULATOR_CREDENTIALS
 from xal.config import Settings
 
 if TYPE_CHECKING:
@@ -33,8 +34,6 @@ class AwsSessionFactory:
 
         if self.settings.endpoint_is_local:
             # a local emulator: fixed dummy credentials, never a developer's real profile
-            from xal.local.moto_server import EMULATOR_CREDENTIALS
-
             return boto3.Session(
                 aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],

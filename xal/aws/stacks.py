@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from xal.aws.errors import error_message
 from xal.aws.session import AwsSessionFactory
 from xal.errors import NotFoundError
 
@@ -29,7 +30,7 @@ def describe_stack(factory: AwsSessionFactory, name: str, region: str | None = N
     try:
         stacks = factory.client("cloudformation", region).describe_stacks(StackName=name)["Stacks"]
     except ClientError as exc:
-        if "does not exist" in exc.response.get("Error", {}).get("Message", ""):
+        if "does not exist" in error_message(exc):
             return None
         raise
     return stacks[0] if stacks else None

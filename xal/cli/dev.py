@@ -51,8 +51,8 @@ def install_dependencies(
     Runs the configuration play only (not the image finish, which would expire the password and
     remove the login key). The Jupyter password hash comes from XAL_JUPYTER_PASSWORD if set.
     """
-    from xal.build.playbook_vars import load_vars_file
     from xal.dev.playbooks import install_dependencies as run
+    from xal.image.playbook_vars import load_vars_file
 
     settings = o.build_settings(None, log_level=log_level)
     run(settings, _target(host, ssh_private_key, port, user), load_vars_file(playbook_vars_file))  # type: ignore[arg-type]
@@ -73,8 +73,8 @@ def reset_password(
     only the hash reaches Ansible. It is expired, so it must be changed at the next login, and
     SSH password login is enabled.
     """
-    from xal.build.playbook_vars import load_vars_file
     from xal.dev.playbooks import reset_password as run
+    from xal.image.playbook_vars import load_vars_file
 
     o.build_settings(None, log_level=log_level)
     target = _target(host, ssh_private_key, port, user)
@@ -112,9 +112,9 @@ def setup_ec2(
     """Start a throw-away EC2 instance (temporary key pair and security group, all tagged), print
     the SSH login and - with --install-dependencies - the Jupyter URL; keep it until Ctrl-C, then
     terminate it and delete everything it created."""
-    from xal.build.playbook_vars import load_vars_file
     from xal.dev.ec2 import DEFAULT_AMI_FILTER, DevInstanceRequest
     from xal.dev.ec2 import setup_ec2 as run
+    from xal.image.playbook_vars import load_vars_file
 
     settings = o.build_settings(
         config,

@@ -256,10 +256,10 @@ def create_vm(
     """Build the AMI, export the VM images, optionally copy the AMI to other regions and make it
     public; one build manifest at the end. On failure, lists what was created and how to delete it.
     """
-    from xal.build.ami import AmiBuildRequest, Communicator
-    from xal.build.playbook_vars import build_vars
     from xal.export.create_vm import CreateVmRequest
     from xal.export.create_vm import create_vm as run
+    from xal.image.ami import AmiBuildRequest, Communicator
+    from xal.image.playbook_vars import build_vars
 
     settings = o.build_settings(
         config,

@@ -125,9 +125,9 @@ def build_ami(
     XAL_JUPYTER_PASSWORD (default 'ailab'); both reach Ansible only as hashes and both must be
     changed by the user at first login.
     """
-    from xal.build.ami import AmiBuildRequest, Communicator
-    from xal.build.ami import build_ami as run
-    from xal.build.playbook_vars import build_vars
+    from xal.image.ami import AmiBuildRequest, Communicator
+    from xal.image.ami import build_ami as run
+    from xal.image.playbook_vars import build_vars
 
     settings = o.build_settings(
         config,
@@ -188,9 +188,9 @@ def build_docker(
     manifest: ManifestOut = None,
 ) -> None:
     """Build the AI-Lab Docker image with the same playbook; JupyterLab on port 49494."""
-    from xal.build.docker import DockerBuildRequest, RegistryCredentials
-    from xal.build.docker import build_docker as run
-    from xal.build.playbook_vars import build_vars
+    from xal.image.docker import DockerBuildRequest, RegistryCredentials
+    from xal.image.docker import build_docker as run
+    from xal.image.playbook_vars import build_vars
     from xal.secrets import secret_from_env
 
     settings = o.build_settings(config, asset_id=asset_id, log_level=log_level, json=json)

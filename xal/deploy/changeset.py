@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xal.aws.errors import error_message
 from xal.aws.session import AwsSessionFactory
 from xal.aws.stacks import describe_stack
 from xal.console import err
@@ -139,11 +140,6 @@ def ask_on_terminal(question: str) -> bool:
     import typer
 
     return typer.confirm(question, default=False, err=True)
-
-
-def _error_message(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Message", exc))
 
 
 def _is_no_change(text: str | None) -> bool:
@@ -360,10 +356,10 @@ class ChangeSetDeployer:
                 Description=f"xal deploy of {self.spec.template.name}",
             )
         except ClientError as exc:
-            if _is_no_change(_error_message(exc)):
+            if _is_no_change(error_message(exc)):
                 return name, None
             raise XalError(
-                f"CloudFormation rejected the change set for {self.spec.name}: {_error_message(exc)}"
+                f"CloudFormation rejected the change set for {self.spec.name}: {error_message(exc)}"
             ) from None
         deadline = time.monotonic() + 600
         while True:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from xal.aws.errors import is_error
 from xal.aws.session import AwsSessionFactory
 from xal.aws.stacks import (
     OUT_BUCKET,
@@ -120,7 +121,7 @@ def secret_arn(factory: AwsSessionFactory, name_or_arn: str, what: str, github: 
     try:
         described = factory.client("secretsmanager", region).describe_secret(SecretId=name_or_arn)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+        if not is_error(exc, "ResourceNotFoundException"):
             raise
         raise NotFoundError(
             f"{what} secret {name_or_arn!r} not found in Secrets Manager ({region}); "

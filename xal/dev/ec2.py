@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from xal import naming
-from xal.assets import ledger as lg
+from xal.aws import ledger as lg
 from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
 from xal.console import err, out

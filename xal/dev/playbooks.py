@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from xal.ansible.runner import AnsibleTarget, PlaybookResult, PlaybookRunner
-from xal.build.playbook_vars import default_os_password_hash, playbook_vars
 from xal.config import Settings
+from xal.image.playbook_vars import default_os_password_hash, playbook_vars
 
 INSTALL_PLAYBOOK = "ai_lab.yml"
 RESET_PLAYBOOK = "reset_password.yml"

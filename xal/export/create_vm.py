@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from xal import naming
-from xal.assets.ledger import AMI, CREATED, Ledger
+from xal.aws.errors import is_error
+from xal.aws.ledger import AMI, CREATED, Ledger
 from xal.aws.session import AwsSessionFactory
-from xal.build.ami import AmiBuildRequest, default_manifest_path
+from xal.aws.tags import tags_of
 from xal.config import Settings
 from xal.errors import NotFoundError, UsageError, XalError
 from xal.export import preflight as pf
@@ -28,6 +29,7 @@ from xal.export.assets import list_assets, print_cleanup_report
 from xal.export.pipeline import ExportRequest, ExportResult, export_images
 from xal.export.publish import make_ami_public, start_copies, wait_available
 from xal.export.tasks import PollPolicy
+from xal.image.ami import AmiBuildRequest, default_manifest_path
 from xal.manifest import BuildManifest, GitInfo
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,7 @@ def _report_on_failure(
 
 
 def _default_builder(settings: Settings, request: AmiBuildRequest) -> BuildManifest:
-    from xal.build.ami import build_ami
+    from xal.image.ami import build_ami
 
     return build_ami(settings, request)
 
@@ -132,13 +134,13 @@ def image_from_instance(
     try:
         ec2.describe_instances(InstanceIds=[instance_id])
     except ClientError as exc:
-        if "InvalidInstanceID" in exc.response.get("Error", {}).get("Code", ""):
+        if is_error(exc, pattern=r"^InvalidInstanceID"):
             raise NotFoundError(f"instance {instance_id} not found in {factory.settings.region}") from None
         raise
     existing = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
     if existing:
         image = existing[0]
-        tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+        tags = tags_of(image)
         if tags.get(naming.TAG_KEY) != asset_id:
             raise UsageError(f"an AMI named {name} exists already ({image['ImageId']}) and is not tagged {asset_id}")
         log.info("reusing %s (%s) from an earlier run", image["ImageId"], name)

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from xal import naming
-from xal.assets.ledger import Ledger
+from xal.aws.ledger import Ledger
 from xal.aws.session import AwsSessionFactory
+from xal.aws.tags import tags_of
 from xal.config import Settings
 from xal.errors import UsageError, XalError
 from xal.export import preflight as pf
@@ -106,7 +107,7 @@ def resolve_sources(factory: AwsSessionFactory, settings: Settings, request: Exp
         images = pf.check_amis(factory, list(request.ami_ids))
         pairs = []
         for ami in request.ami_ids:
-            tags = {t["Key"]: t["Value"] for t in images[ami].get("Tags", [])}
+            tags = tags_of(images[ami])
             asset = tags.get(naming.TAG_KEY)
             if asset is None and len(request.ami_ids) > 1:
                 raise UsageError(f"AMI {ami} has no {naming.TAG_KEY} tag; pass an --asset-id for each --ami-id")
@@ -188,7 +189,7 @@ def export_images(
     observer: Observer | None = None,
 ) -> ExportResult:
     """Export AMIs to VM images (see module docs); raises XalError when any job failed."""
-    from xal.build.ami import default_manifest_path
+    from xal.image.ami import default_manifest_path
 
     started = time.monotonic()
     if not request.formats:

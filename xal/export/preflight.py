@@ -13,16 +13,14 @@ from typing import Any
 
 from xal import naming
 from xal.aws import stacks
+from xal.aws.errors import error_code
+from xal.aws.images import asset_images
 from xal.aws.session import AwsSessionFactory
 from xal.errors import NotFoundError, UsageError, XalError
 from xal.export.tasks import ExportTarget
 
 log = logging.getLogger(__name__)
 KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
-
-
-def _code(exc: BaseException) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def resolve_target(
@@ -53,9 +51,7 @@ def resolve_target(
 def find_asset_ami(factory: AwsSessionFactory, asset_id: str, region: str | None = None) -> str:
     """The one AMI of the asset in the region (by tag)."""
     where = region or factory.settings.region
-    images = factory.client("ec2", where).describe_images(
-        Owners=["self"], Filters=[{"Name": f"tag:{naming.TAG_KEY}", "Values": [asset_id]}]
-    )["Images"]
+    images = asset_images(factory, asset_id, where)
     if not images:
         raise NotFoundError(f"no AMI tagged {naming.TAG_KEY}={asset_id} in {where}; build it first or pass --ami-id")
     if len(images) > 1:
@@ -75,7 +71,7 @@ def check_amis(factory: AwsSessionFactory, ami_ids: list[str], region: str | Non
         try:
             images = ec2.describe_images(ImageIds=[ami])["Images"]
         except ClientError as exc:
-            if _code(exc).startswith("InvalidAMIID"):
+            if error_code(exc).startswith("InvalidAMIID"):
                 images = []
             else:
                 raise
@@ -105,9 +101,9 @@ def check_bucket(factory: AwsSessionFactory, bucket: str, region: str | None = N
     try:
         s3.head_bucket(Bucket=bucket)
     except ClientError as exc:
-        if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
+        if error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
             raise NotFoundError(f"bucket {bucket} does not exist (deploy the bucket stack or pass --bucket)") from None
-        if _code(exc) in ("403", "AccessDenied"):
+        if error_code(exc) in ("403", "AccessDenied"):
             raise XalError(f"no access to bucket {bucket}: {exc}") from None
         raise
     location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
@@ -116,7 +112,7 @@ def check_bucket(factory: AwsSessionFactory, bucket: str, region: str | None = N
     try:
         rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     except ClientError as exc:
-        if _code(exc) == "ServerSideEncryptionConfigurationNotFoundError":
+        if error_code(exc) == "ServerSideEncryptionConfigurationNotFoundError":
             return
         raise
     for rule in rules:
@@ -133,7 +129,7 @@ def check_role(factory: AwsSessionFactory, role_name: str) -> None:
     try:
         factory.client("iam").get_role(RoleName=role_name)
     except ClientError as exc:
-        if _code(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             raise NotFoundError(
                 f"IAM role {role_name} does not exist; VM export needs the vmimport service role "
                 "(deploy the bucket stack or pass --role-name)"

@@ -18,22 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from xal import naming
-from xal.assets.ledger import AMI, CREATED, Ledger
+from xal.aws.errors import describe_error
+from xal.aws.images import asset_images, enabled_regions
+from xal.aws.ledger import AMI, CREATED, Ledger
 from xal.aws.session import AwsSessionFactory
 from xal.errors import NotFoundError, XalError
 from xal.export.tasks import Backoff, PollPolicy
 
 log = logging.getLogger(__name__)
-
-
-def asset_images(factory: AwsSessionFactory, asset_id: str, region: str) -> list[dict[str, Any]]:
-    return factory.client("ec2", region).describe_images(
-        Owners=["self"], Filters=[{"Name": f"tag:{naming.TAG_KEY}", "Values": [asset_id]}]
-    )["Images"]
-
-
-def enabled_regions(factory: AwsSessionFactory) -> list[str]:
-    return sorted(r["RegionName"] for r in factory.client("ec2").describe_regions()["Regions"])
 
 
 def make_ami_public(
@@ -54,9 +46,8 @@ def make_ami_public(
             try:
                 ec2.modify_image_attribute(ImageId=image["ImageId"], LaunchPermission={"Add": [{"Group": "all"}]})
             except ClientError as exc:
-                error = exc.response.get("Error", {})
                 raise XalError(
-                    f"making {image['ImageId']} in {region} public failed: {error.get('Code')}: {error.get('Message')} "
+                    f"making {image['ImageId']} in {region} public failed: {describe_error(exc)} "
                     "(is 'block public access for AMIs' enabled? see aws ec2 get-image-block-public-access-state)"
                 ) from None
         ids = [i["ImageId"] for i in images]

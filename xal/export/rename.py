@@ -29,7 +29,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from xal import naming
-from xal.assets.ledger import S3_OBJECT, Ledger
+from xal.aws.errors import is_not_found
+from xal.aws.ledger import S3_OBJECT, Ledger
 from xal.errors import XalError
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         return s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if is_not_found(exc):
             return None
         raise
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from xal.export.tasks import LIMIT_CODES, THROTTLING_CODES, Backoff, ExportJob, PollPolicy, TaskState, error_code
+from xal.aws.errors import describe_error, error_code
+from xal.export.tasks import LIMIT_CODES, THROTTLING_CODES, Backoff, ExportJob, PollPolicy, TaskState
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_ACTIVE_PER_REGION = 5
@@ -158,7 +159,7 @@ class ExportScheduler:
                         self.limit[region] = max(1, self._active_count(region))
                     log.info("export of %s deferred (%s), retrying in %.0f s", run.job.label, code, delay)
                     continue
-                self._fail(run, f"starting the export failed: {_describe_error(exc)}")
+                self._fail(run, f"starting the export failed: {describe_error(exc)}")
                 continue
             run.task_id = state.task_id
             run.phase = Phase.ACTIVE
@@ -249,7 +250,7 @@ class ExportScheduler:
             run = self._futures.pop(future)
             exc = future.exception()
             if exc is not None:
-                self._fail(run, f"renaming the exported file failed: {_describe_error(exc)}")
+                self._fail(run, f"renaming the exported file failed: {describe_error(exc)}")
                 continue
             run.result = future.result()
             run.phase = Phase.DONE
@@ -281,9 +282,3 @@ class ExportScheduler:
         run.message = "failed"
         log.warning("%s: %s", run.job.label, message)
         self.observer.update(run)
-
-
-def _describe_error(exc: BaseException) -> str:
-    from xal.export.tasks import error_message
-
-    return error_message(exc)

@@ -14,16 +14,14 @@ re-run after a failure gets a fresh token.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from xal import naming
-from xal.assets.ledger import CREATED, EXPORT_TASK, Ledger
+from xal.aws.export_tasks import FORMAT_TAG, TaskState
+from xal.aws.ledger import CREATED, EXPORT_TASK, Ledger
 from xal.naming import VmFormat
 
-ACTIVE = "active"
-COMPLETED = "completed"
-FORMAT_TAG = "exa_ai_lab_format"  # second tag on export tasks: which format a task produces
 THROTTLING_CODES = frozenset(
     {"RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequestsException", "RequestThrottled"}
 )
@@ -53,72 +51,10 @@ class ExportTarget:
     cdn_domain: str | None = None
 
 
-@dataclass
-class TaskState:
-    """What DescribeExportImageTasks says about one task."""
-
-    task_id: str
-    status: str
-    image_id: str | None = None
-    progress: int | None = None
-    message: str = ""
-    bucket: str | None = None
-    prefix: str = ""
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, raw: dict[str, Any]) -> TaskState:
-        progress = raw.get("Progress")
-        loc = raw.get("S3ExportLocation") or {}
-        return cls(
-            task_id=raw["ExportImageTaskId"],
-            status=raw.get("Status", ""),
-            image_id=raw.get("ImageId"),
-            progress=int(progress) if progress not in (None, "") else None,
-            message=raw.get("StatusMessage", "") or "",
-            bucket=loc.get("S3Bucket"),
-            prefix=loc.get("S3Prefix", "") or "",
-            tags={t["Key"]: t["Value"] for t in raw.get("Tags", []) or []},
-        )
-
-    @property
-    def active(self) -> bool:
-        return self.status == ACTIVE
-
-    @property
-    def completed(self) -> bool:
-        return self.status == COMPLETED
-
-    @property
-    def failed(self) -> bool:
-        """Ended without a result: ``deleting``/``deleted`` (AWS's failure states) or anything unknown."""
-        return not (self.active or self.completed)
-
-    @property
-    def asset_id(self) -> str | None:
-        return self.tags.get(naming.TAG_KEY)
-
-    @property
-    def fmt(self) -> VmFormat | None:
-        value = self.tags.get(FORMAT_TAG, "").upper()
-        return VmFormat(value) if value in VmFormat.__members__ else None
-
-
 def client_token(job: ExportJob, attempt: int) -> str:
     """Deterministic idempotency token (AWS allows 64 ASCII characters)."""
     seed = f"xal-export|{job.asset_id}|{job.ami_id}|{job.fmt.value}|{attempt}"
     return hashlib.sha256(seed.encode()).hexdigest()[:64]
-
-
-def error_code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
-def error_message(exc: BaseException) -> str:
-    response = getattr(exc, "response", None) or {}
-    error = response.get("Error", {})
-    return f"{error.get('Code', type(exc).__name__)}: {error.get('Message', exc)}" if error else str(exc)
 
 
 def start_export(

@@ -15,9 +15,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xal.ca_certs import CaBundle
 from xal.config import Settings
 from xal.errors import XalError
-from xal.local.ca_certs import CaBundle
 
 RECIPE_LABEL = "org.exasol.xal.recipe"
 DEFAULT_SUITE = "bookworm"

@@ -38,7 +38,7 @@ def load_manifests(
     asset_id: str, ami_manifest: Path | None = None, docker_manifest: Path | None = None
 ) -> ReleaseManifests:
     """The asset's ami and docker manifests (default paths unless given); at least one must exist."""
-    from xal.build.ami import default_manifest_path
+    from xal.image.ami import default_manifest_path
 
     validate_asset_id(asset_id)
     wanted = {

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xal.build.ami import default_manifest_path
-from xal.build.packer_build import run_packer_build
 from xal.config import Settings
 from xal.errors import UsageError, XalError
+from xal.image.ami import default_manifest_path
+from xal.image.packer_build import run_packer_build
 from xal.manifest import BuildManifest, GitInfo
 from xal.packer.binary import PackerBinary
 from xal.paths import project_root

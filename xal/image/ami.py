@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from xal import naming
-from xal.assets.ledger import CREATED, ENDED, PACKER_BUILD, Ledger
-from xal.build.packer_build import run_packer_build
+from xal.aws.ledger import CREATED, ENDED, PACKER_BUILD, Ledger
 from xal.config import Settings
 from xal.errors import UsageError, XalError
+from xal.image.packer_build import run_packer_build
 from xal.manifest import BuildManifest, GitInfo
 from xal.netcheck import is_loopback_host
 from xal.packer.binary import PackerBinary

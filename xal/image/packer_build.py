@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xal.build.progress import BuildProgress
+from xal.aws.emulator import EMULATOR_CREDENTIALS, LOCAL_GUARD_ENV
 from xal.config import Settings
 from xal.errors import ExitCode, XalError
-from xal.local.moto_server import EMULATOR_CREDENTIALS, LOCAL_GUARD_ENV
+from xal.image.progress import BuildProgress
 from xal.packer.binary import PackerBinary
 from xal.packer.machine_readable import BuildOutcome
 from xal.packer.variables import check_variables, declared_variables

@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from xal.ca_certs import CaBundle
 from xal.config import Settings
 from xal.errors import UsageError
-from xal.local.ca_certs import CaBundle
 from xal.passwords import jupyter_password_hash, os_password_hash
 from xal.secrets import register_secret, secret_from_env
 
