@@ -24,8 +24,8 @@ variable "tags" {
 }
 
 variable "region" {
-  type    = string
-  default = "eu-central-1"
+  type        = string
+  description = "Default in xal/defaults.py; xal always sets it."
 }
 
 variable "ami_regions" {
@@ -35,8 +35,8 @@ variable "ami_regions" {
 }
 
 variable "instance_type" {
-  type    = string
-  default = "t3.medium"
+  type        = string
+  description = "Default in xal/defaults.py; xal always sets it."
 }
 
 variable "source_ami" {
@@ -46,18 +46,18 @@ variable "source_ami" {
 }
 
 variable "source_ami_name_filter" {
-  type    = string
-  default = "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*"
+  type        = string
+  description = "Default in xal/defaults.py; xal always sets it."
 }
 
 variable "source_ami_owners" {
-  type    = list(string)
-  default = ["099720109477"] # Canonical
+  type        = list(string)
+  description = "Default in xal/defaults.py; xal always sets it."
 }
 
 variable "root_volume_size_gb" {
-  type    = number
-  default = 100
+  type        = number
+  description = "Default in xal/defaults.py; xal always sets it."
 }
 
 variable "ec2_endpoint" {
@@ -69,8 +69,8 @@ variable "ec2_endpoint" {
 # Communicator settings: null means "let Packer decide" (temporary key pair, the instance's address).
 # Rehearsals point them at a local sshd container.
 variable "ssh_username" {
-  type    = string
-  default = "ubuntu"
+  type        = string
+  description = "Default in xal/defaults.py; xal always sets it."
 }
 
 variable "ssh_host" {
@@ -94,8 +94,8 @@ variable "ssh_private_key_file" {
 }
 
 variable "docker_base_image" {
-  type    = string
-  default = "ubuntu:22.04"
+  type        = string
+  description = "Default in xal/defaults.py; xal always sets it."
 }
 
 variable "docker_pull" {
@@ -110,8 +110,8 @@ variable "docker_changes" {
 }
 
 variable "docker_repository" {
-  type    = string
-  default = "exasol/ai-lab"
+  type        = string
+  description = "Default in xal/defaults.py; xal always sets it."
 }
 
 variable "docker_tags" {

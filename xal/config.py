@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from xal import __version__
+from xal import __version__, defaults
 from xal.errors import UsageError
 from xal.naming import validate_asset_id
 
@@ -27,12 +27,12 @@ class Settings:
     """Options shared by the commands; command-specific inputs stay parameters of the library calls."""
 
     aws_profile: str | None = None
-    region: str = "eu-central-1"
+    region: str = defaults.REGION
     aws_endpoint_url: str | None = None
     asset_id: str = __version__
     log_level: str = "normal"
     json: bool = False
-    max_attempts: int = 8
+    max_attempts: int = defaults.AWS_MAX_ATTEMPTS
     extra_ca_certs: tuple[Path, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from xal.paths import state_dir
+
 
 @dataclass
 class GitInfo:
@@ -86,3 +88,8 @@ class BuildManifest:
         tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
         tmp.replace(path)
         return path
+
+
+def default_manifest_path(asset_id: str, kind: str) -> Path:
+    """Where a build of ``kind`` (ami, docker) records its manifest unless told otherwise."""
+    return state_dir() / "builds" / asset_id / f"{kind}-manifest.json"

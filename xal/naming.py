@@ -101,10 +101,5 @@ def stack_safe(asset_id: str) -> str:
     return _STACK_UNSAFE.sub("-", validate_asset_id(asset_id))
 
 
-def temporary_stack_name(asset_id: str, purpose: str = "ec2") -> str:
-    """Name of a per-asset stack (e.g. the dev EC2 instance); cleanup may delete these."""
-    return f"xal-{purpose}-{stack_safe(asset_id)}"
-
-
 def is_permanent_stack(name: str) -> bool:
     return name in PERMANENT_STACKS.values()

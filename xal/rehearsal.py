@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from xal import naming
+from xal import defaults, naming
 from xal.aws.ledger import KEY_PAIR, Ledger
 from xal.aws.session import AwsSessionFactory
 from xal.aws.tags import tags_of
@@ -24,7 +24,7 @@ from xal.local.images import prepare_local_images, require_tools
 from xal.local.moto_server import moto_server
 from xal.local.slc_repo import serve_stand_in_repo
 from xal.local.sshd_target import generate_key, sshd_target
-from xal.manifest import BuildManifest
+from xal.manifest import BuildManifest, default_manifest_path
 from xal.packer.binary import PackerBinary
 from xal.paths import state_dir
 
@@ -55,7 +55,7 @@ def verify_amis(factory: AwsSessionFactory, manifest: BuildManifest) -> None:
 
 def rehearse(
     settings: Settings,
-    ami_regions: tuple[str, ...] = ("us-east-1",),
+    ami_regions: tuple[str, ...] = defaults.REHEARSAL_COPY_REGIONS,
     quick: bool = False,
     export: bool = True,
     packer: PackerBinary | None = None,
@@ -105,7 +105,6 @@ def rehearse_export(settings: Settings) -> BuildManifest:
     """
     from xal.export.pipeline import ExportRequest, export_images
     from xal.export.tasks import PollPolicy
-    from xal.image.ami import default_manifest_path
     from xal.local.moto_export import ExportFakeConfig, moto_export, seed_bucket_stack
 
     assert settings.aws_endpoint_url is not None

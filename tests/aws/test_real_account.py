@@ -10,7 +10,7 @@ pytestmark = pytest.mark.aws
 
 def test_credentials_resolve_to_an_account() -> None:
     factory = AwsSessionFactory(load_settings({}))
-    assert factory.account_id().isdigit()
+    assert factory.client("sts").get_caller_identity()["Account"].isdigit()
 
 
 def test_canonical_source_ami_filter_finds_an_image() -> None:

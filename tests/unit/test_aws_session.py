@@ -16,7 +16,7 @@ def test_clients_use_endpoint_region_and_bounded_standard_retries(moto_endpoint:
     assert factory.client("ec2") is ec2  # cached per (service, region)
     # it really talks to the emulator
     assert ec2.describe_regions()["Regions"]
-    assert factory.account_id() == "123456789012"
+    assert factory.client("sts").get_caller_identity()["Account"] == "123456789012"
 
 
 def test_unknown_profile_is_a_credentials_error() -> None:

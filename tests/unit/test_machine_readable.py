@@ -21,8 +21,7 @@ def test_successful_build_yields_ami_per_region_and_source_ami() -> None:
     assert outcome.amis() == {"eu-central-1": "ami-85afc80cfbb9dbfd3", "us-east-1": "ami-73d5a07a3bafd0c61"}
     assert outcome.source_amis == {"ami-785db401"}
     assert outcome.errors == []
-    art = outcome.artifact_for("amazon-ebs.ai_lab")
-    assert art is not None
+    art = outcome.artifacts["xal.amazon-ebs.ai_lab"]
     assert art.builder_id == "mitchellh.amazonebs"
     assert "AMIs were created:\neu-central-1: ami-85afc80cfbb9dbfd3" in art.string
 
@@ -72,7 +71,6 @@ def test_post_processor_artifact_replaces_builder_artifact() -> None:
         event = parse_line(line)
         assert event is not None
         outcome.feed(event)
-    art = outcome.artifact_for("docker.ai_lab")
-    assert art is not None
+    art = outcome.artifacts["xal.docker.ai_lab"]
     assert (art.builder_id, art.id) == ("packer.post-processor.docker-tag", "exasol/ai-lab:latest")
     assert outcome.amis() == {}

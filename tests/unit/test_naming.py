@@ -35,7 +35,7 @@ def test_names_derived_from_asset_id() -> None:
     assert naming.s3_prefix("6.0.0") == "ai_lab/6.0.0/"
     assert naming.vm_image_key("6.0.0", naming.VmFormat.VMDK) == "ai_lab/6.0.0/exasol-ai-lab-6.0.0.vmdk"
     assert naming.export_task_key("6.0.0", "export-ami-1", naming.VmFormat.VHD) == "ai_lab/6.0.0/export-ami-1.vhd"
-    assert naming.temporary_stack_name("6.0_rc.1") == "xal-ec2-6-0-rc-1"
+    assert naming.stack_safe("6.0_rc.1") == "6-0-rc-1"
 
 
 def test_tags_carry_the_asset_id_in_every_form() -> None:
@@ -55,4 +55,4 @@ def test_names_refuse_invalid_ids_too() -> None:
 
 def test_permanent_stacks_are_recognised() -> None:
     assert naming.is_permanent_stack("XAL-VM-BUCKET")
-    assert not naming.is_permanent_stack(naming.temporary_stack_name("1.0"))
+    assert not naming.is_permanent_stack("xal-ec2-1-0")

@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from xal import defaults
 from xal.config import Settings
 from xal.errors import UsageError
 from xal.image.ami import AmiBuildRequest, Communicator, check_target_safety, packer_variables
-from xal.image.packer_build import prepare_build_dir
+from xal.image.packer_build import default_variables, prepare_build_dir
 from xal.packer.binary import PackerBinary
 from xal.packer.variables import check_variables, declared_variables
 
@@ -28,17 +29,32 @@ def declared(tmp_path: Path) -> dict:
 
 
 def _required() -> dict:
-    return {"asset_id": "1.0", "playbook_file": "p.yml", "ansible_config": "a.cfg", "ansible_vars_file": "v.json"}
+    return {
+        **default_variables(),
+        "asset_id": "1.0",
+        "playbook_file": "p.yml",
+        "ansible_config": "a.cfg",
+        "ansible_vars_file": "v.json",
+    }
 
 
 def test_template_declares_what_xal_renders(declared: dict) -> None:
-    values = {**_required(), **packer_variables(Settings(asset_id="1.0"), AmiBuildRequest(ami_regions=("us-east-1",)))}
+    request = AmiBuildRequest(ami_regions=("us-east-1",))
+    values = {**_required(), **packer_variables(Settings(asset_id="1.0"), request)}
     check_variables(declared, values)
     assert values["tags"] == {"exa_ai_lab_id": "1.0", "Name": "Exasol-AI-Lab-1.0"}
     assert values["ami_regions"] == ["us-east-1"]
     assert values["ssh_host"] is None  # production: Packer's own communicator defaults
-    assert declared["instance_type"].default == "t3.medium"
-    assert declared["root_volume_size_gb"].default == 100
+
+
+def test_defaults_come_from_xal_defaults_only(declared: dict) -> None:
+    """The template declares no default of its own for what xal/defaults.py decides."""
+    for name, value in default_variables().items():
+        assert declared[name].required, f"{name} has a default in the template too"
+        assert value is not None
+    ami = packer_variables(Settings(asset_id="1.0"), AmiBuildRequest())
+    assert (ami["instance_type"], ami["root_volume_size_gb"]) == (defaults.INSTANCE_TYPE, defaults.ROOT_VOLUME_SIZE_GB)
+    assert ami["source_ami_owners"] == list(defaults.SOURCE_AMI_OWNERS)
 
 
 def test_unknown_missing_and_mistyped_variables_are_all_reported(declared: dict) -> None:

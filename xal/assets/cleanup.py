@@ -67,15 +67,22 @@ def parse_age(text: str) -> timedelta:
 
 @dataclass(frozen=True)
 class CleanupRequest:
+    """What to delete; checks its own values (an exact asset-id, an age like ``3d``)."""
+
     asset_id: str
     dry_run: bool = False
     keep_released: bool = False
-    older_than: timedelta | None = None
+    older_than: timedelta | str | None = None  # a string is parsed with parse_age
     regions: tuple[str, ...] = ()
     all_regions: bool = False
     bucket: str | None = None
     wait_seconds: float = 900.0  # per wait (instances terminated, stacks deleted)
     retry_delay: float = 5.0
+
+    def __post_init__(self) -> None:
+        naming.validate_asset_id(self.asset_id)
+        if isinstance(self.older_than, str):
+            object.__setattr__(self, "older_than", parse_age(self.older_than))
 
 
 @dataclass

@@ -41,7 +41,7 @@ from xal.aws.images import enabled_regions
 from xal.aws.paging import pages
 from xal.aws.session import AwsSessionFactory
 from xal.aws.tags import tags_of
-from xal.errors import UsageError
+from xal.errors import NotFoundError, UsageError
 
 log = logging.getLogger(__name__)
 PACKER_PREFIX = "packer_"
@@ -93,11 +93,16 @@ class Resource:
 
 @dataclass(frozen=True)
 class Query:
+    """Which assets and resource types to look for, and where; checks its own values."""
+
     pattern: str = "*"
-    types: tuple[str, ...] = lg.RESOURCE_TYPES
+    types: tuple[str, ...] = lg.RESOURCE_TYPES  # also 'ami,snapshot' items (parse_types)
     regions: tuple[str, ...] = ()  # searched in addition to the configured region and the ledger's
     all_regions: bool = False
     bucket: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "types", parse_types(list(self.types)))
 
 
 @dataclass
@@ -108,6 +113,13 @@ class Inventory:
     resources: list[Resource]
     warnings: list[str]
     ledger_assets: list[str]  # assets matching the pattern that have a ledger here
+
+    def require_any(self) -> Inventory:
+        """Itself, or NotFoundError (exit 3) when nothing matched: a listing that finds nothing is a miss."""
+        if not self.resources:
+            where = ", ".join(self.regions) + (f" and s3://{self.bucket}" if self.bucket else "")
+            raise NotFoundError(f"no AWS resources match asset-id {self.pattern!r} in {where}")
+        return self
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]

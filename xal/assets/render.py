@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from xal.aws import ledger as lg
@@ -13,7 +14,15 @@ if TYPE_CHECKING:
     from xal.assets.cleanup import Action, CleanupReport
     from xal.assets.inventory import Inventory, Resource
 
-FORMATS = ("table", "markdown", "json")
+
+class OutputFormat(StrEnum):
+    """How ``show-aws-assets`` prints: a terminal table, Markdown for files and release notes, JSON."""
+
+    TABLE = "table"
+    MARKDOWN = "markdown"
+    JSON = "json"
+
+
 TITLES = {
     lg.INSTANCE: "EC2 instances",
     lg.AMI: "AMIs",

@@ -66,6 +66,3 @@ class AwsSessionFactory:
                 config=self._config,
             )
         return self._clients[key]
-
-    def account_id(self) -> str:
-        return self.client("sts").get_caller_identity()["Account"]

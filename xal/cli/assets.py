@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 
+from xal.assets.render import OutputFormat
 from xal.cli import options as o
+from xal.config import Settings
 
 PANEL = "Development"
 
@@ -31,22 +34,22 @@ Bucket = Annotated[
 ]
 
 
+@o.command
 def show_aws_assets(
-    config: o.ConfigFile = None,
-    aws_profile: o.AwsProfile = None,
-    region: o.Region = None,
-    aws_endpoint_url: o.EndpointUrl = None,
+    settings: Annotated[Settings, o.SETTINGS.without("asset_id", "json")],
     asset_id: Annotated[
         str, typer.Option("--asset-id", help="Asset-id or fnmatch pattern over the exa_ai_lab_id tag ('7.*').")
     ] = "*",
     resource_type: Types = None,
     output_format: Annotated[
-        str, typer.Option("--format", help="table (terminal), markdown (files) or json.")
-    ] = "table",
+        OutputFormat,
+        typer.Option(
+            "--format", help="table (terminal), markdown (files) or json.", **o.enum_choice(OutputFormat, "format")
+        ),
+    ] = OutputFormat.TABLE,
     in_region: InRegion = None,
     all_regions: AllRegions = False,
     bucket: Bucket = None,
-    log_level: o.LogLevel = None,
 ) -> None:
     """List every AWS resource of the matching assets: instances, AMIs, snapshots, volumes, export
     tasks, S3 objects and unfinished uploads, stacks, key pairs, security groups.
@@ -54,48 +57,33 @@ def show_aws_assets(
     Found by the exa_ai_lab_id tag, the AMI name and the run ledger (for what Packer does not tag).
     Exits with 3 when nothing matches.
     """
-    from xal.assets.inventory import Query, find_assets, parse_types
-    from xal.assets.render import FORMATS, print_table, to_json, to_markdown
+    from xal.assets.inventory import Query, find_assets
+    from xal.assets.render import print_table, to_json, to_markdown
     from xal.aws.session import AwsSessionFactory
     from xal.console import out
-    from xal.errors import NotFoundError, UsageError
 
-    fmt = output_format.lower()
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown format {output_format!r}; choose from {', '.join(FORMATS)}")
     query = Query(
         pattern=asset_id,
-        types=parse_types(resource_type),
+        types=tuple(resource_type or ()),
         regions=tuple(in_region or ()),
         all_regions=all_regions,
         bucket=bucket,
     )
-    settings = o.build_settings(
-        config, aws_profile=aws_profile, region=region, aws_endpoint_url=aws_endpoint_url, log_level=log_level
-    )
-    inventory = find_assets(AwsSessionFactory(settings), query)
-    if not inventory.resources:
-        where = ", ".join(inventory.regions) + (f" and s3://{inventory.bucket}" if inventory.bucket else "")
-        raise NotFoundError(f"no AWS resources match asset-id {asset_id!r} in {where}")
-    if fmt == "json":
+    inventory = find_assets(AwsSessionFactory(settings), query).require_any()
+    if output_format is OutputFormat.JSON:
         typer.echo(to_json(inventory))
-    elif fmt == "markdown":
+    elif output_format is OutputFormat.MARKDOWN:
         typer.echo(to_markdown(inventory))
     else:
         print_table(inventory, out())
-        typer.echo(f"delete with: xal cleanup --asset-id <id> [--dry-run]  (ids: {', '.join(_assets(inventory))})")
+        ids = sorted({r.asset_id for r in inventory.resources})
+        typer.echo(f"delete with: xal cleanup --asset-id <id> [--dry-run]  (ids: {', '.join(ids)})")
 
 
-def _assets(inventory: object) -> list[str]:
-    return sorted({r.asset_id for r in inventory.resources})  # type: ignore[attr-defined]
-
-
+@o.command
 def cleanup(
     asset_id: Annotated[str, typer.Option("--asset-id", help="The asset to delete (exact, no wildcards).")],
-    config: o.ConfigFile = None,
-    aws_profile: o.AwsProfile = None,
-    region: o.Region = None,
-    aws_endpoint_url: o.EndpointUrl = None,
+    settings: Annotated[Settings, o.SETTINGS.without("asset_id")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would be deleted.")] = False,
     keep_released: Annotated[
         bool, typer.Option("--keep-released", help="Keep public AMIs (and their snapshots) and the final VM images.")
@@ -106,40 +94,28 @@ def cleanup(
     in_region: InRegion = None,
     all_regions: AllRegions = False,
     bucket: Bucket = None,
-    log_level: o.LogLevel = None,
-    json: o.Json = None,
 ) -> None:
     """Delete everything of one asset in dependency order: instances (waited for), export tasks, AMIs,
     snapshots, volumes, S3 uploads and objects, key pairs, security groups, temporary stacks.
 
     Permanent stacks are never touched. Prints each action; safe to re-run (already gone is fine).
     """
-    from xal.assets.cleanup import CleanupFailed, CleanupRequest, parse_age
+    from xal.assets.cleanup import CleanupFailed, CleanupRequest
     from xal.assets.cleanup import cleanup as run
     from xal.assets.render import describe_action, print_summary, to_json
     from xal.aws.session import AwsSessionFactory
     from xal.console import err, out
-    from xal.naming import validate_asset_id
 
-    validate_asset_id(asset_id)
     request = CleanupRequest(
         asset_id=asset_id,
         dry_run=dry_run,
         keep_released=keep_released,
-        older_than=parse_age(older_than) if older_than else None,
+        older_than=older_than,
         regions=tuple(in_region or ()),
         all_regions=all_regions,
         bucket=bucket,
     )
-    settings = o.build_settings(
-        config,
-        aws_profile=aws_profile,
-        region=region,
-        aws_endpoint_url=aws_endpoint_url,
-        asset_id=asset_id,
-        log_level=log_level,
-        json=json,
-    )
+    settings = replace(settings, asset_id=asset_id)
     console = err() if settings.json else out()
 
     def show(action: object) -> None:

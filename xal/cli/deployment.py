@@ -2,43 +2,27 @@
 
 from __future__ import annotations
 
-import json as jsonlib
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from xal import defaults
 from xal.cli import options as o
-from xal.deploy import DEFAULT_GITHUB_TOKEN_SECRET, DEFAULT_REGISTRY_SECRET, DEFAULT_REPOSITORY_URL
+from xal.cli.render import echo_json, print_rows
+from xal.config import Settings
+
+if TYPE_CHECKING:
+    from xal.deploy.changeset import DeployOptions
 
 PANEL = "Deployment"
-DEPLOY_PANEL = "Deploy options"
 
-Yes = Annotated[
-    bool,
-    typer.Option("--yes", "-y", help="Execute the change set without asking.", rich_help_panel=DEPLOY_PANEL),
-]
-ReplaceFailed = Annotated[
-    bool,
-    typer.Option(
-        "--replace-failed",
-        help="If the stack's first creation failed (ROLLBACK_COMPLETE), delete it and create it again.",
-        rich_help_panel=DEPLOY_PANEL,
-    ),
-]
-Timeout = Annotated[
-    float,
-    typer.Option(
-        "--timeout-minutes", help="Give up waiting for the stack after this long.", rich_help_panel=DEPLOY_PANEL
-    ),
-]
 GitHubTokenSecret = Annotated[
     str,
     typer.Option(
         "--github-token-secret",
         envvar="XAL_GITHUB_TOKEN_SECRET",
         help="Secrets Manager secret (name or ARN) with the GitHub token CodeBuild uses; see cloudformation/README.md.",
-        rich_help_panel=DEPLOY_PANEL,
+        rich_help_panel=o.DEPLOY_PANEL,
     ),
 ]
 RegistrySecret = Annotated[
@@ -47,157 +31,100 @@ RegistrySecret = Annotated[
         "--registry-secret",
         envvar="XAL_REGISTRY_SECRET",
         help="Secrets Manager secret (name or ARN) with the Docker registry login (JSON keys User, AccessToken).",
-        rich_help_panel=DEPLOY_PANEL,
+        rich_help_panel=o.DEPLOY_PANEL,
     ),
 ]
 RepositoryUrl = Annotated[
-    str, typer.Option("--repository-url", help="GitHub repository CodeBuild clones.", rich_help_panel=DEPLOY_PANEL)
+    str, typer.Option("--repository-url", help="GitHub repository CodeBuild clones.", rich_help_panel=o.DEPLOY_PANEL)
 ]
-
-
-def _options(yes: bool, replace_failed: bool, timeout_minutes: float) -> Any:
-    from xal.deploy.changeset import DeployOptions
-
-    return DeployOptions(yes=yes, replace_failed=replace_failed, timeout_minutes=timeout_minutes)
 
 
 def _print_result(result: Any, as_json: bool) -> None:
     if as_json:
-        typer.echo(jsonlib.dumps(result.to_dict(), indent=2))
-        return
-    from rich.table import Table
-
-    from xal.console import out
-
-    if not result.outputs:
+        echo_json(result.to_dict(), sort_keys=False)
+    elif not result.outputs:
         typer.echo(f"{result.stack_name}: {result.outcome}, no outputs")
-        return
-    table = Table("output", "value", title=f"{result.stack_name} ({result.region}): {result.outcome}")
-    for key, value in sorted(result.outputs.items()):
-        table.add_row(key, value)
-    out().print(table)
+    else:
+        title = f"{result.stack_name} ({result.region}): {result.outcome}"
+        print_rows(title, ("output", "value"), sorted(result.outputs.items()))
 
 
+@o.command
 def deploy_waf(
     allowed_ip: Annotated[
         list[str],
         typer.Option(
             "--allowed-ip",
             help="IPv4 address or CIDR that skips the CAPTCHA (repeatable; at least one).",
-            rich_help_panel=DEPLOY_PANEL,
+            rich_help_panel=o.DEPLOY_PANEL,
         ),
     ],
-    config: o.ConfigFile = None,
-    aws_profile: o.AwsProfile = None,
-    aws_endpoint_url: o.EndpointUrl = None,
-    log_level: o.LogLevel = None,
-    json: o.Json = None,
-    yes: Yes = False,
-    replace_failed: ReplaceFailed = False,
-    timeout_minutes: Timeout = 30.0,
+    settings: Annotated[Settings, o.SETTINGS.without("region", "asset_id")],
+    deploy: Annotated[DeployOptions, o.DEPLOY],
 ) -> None:
     """Create or update the WAF stack (always in us-east-1): 100 requests / 5 min per IP, CAPTCHA outside
     the allow-list. Deploy it before the VM bucket stack.
     """
     from xal.deploy.stacks import deploy_waf as run
 
-    settings = o.build_settings(
-        config, aws_profile=aws_profile, aws_endpoint_url=aws_endpoint_url, log_level=log_level, json=json
-    )
-    _print_result(run(settings, allowed_ip, _options(yes, replace_failed, timeout_minutes)), settings.json)
+    _print_result(run(settings, allowed_ip, deploy), settings.json)
 
 
+@o.command
 def deploy_bucket(
-    config: o.ConfigFile = None,
-    aws_profile: o.AwsProfile = None,
-    region: o.Region = None,
-    aws_endpoint_url: o.EndpointUrl = None,
-    log_level: o.LogLevel = None,
-    json: o.Json = None,
-    yes: Yes = False,
-    replace_failed: ReplaceFailed = False,
-    timeout_minutes: Timeout = 60.0,
+    settings: Annotated[Settings, o.SETTINGS.without("asset_id")],
+    deploy: Annotated[DeployOptions, o.DEPLOY.defaults(timeout_minutes=defaults.BUCKET_DEPLOY_TIMEOUT_MINUTES)],
 ) -> None:
     """Create or update the VM bucket stack: private bucket, VM export role, CloudFront with the WAF's ACL
     (read from the WAF stack in us-east-1, so deploy-waf comes first).
     """
     from xal.deploy.stacks import deploy_bucket as run
 
-    settings = o.build_settings(
-        config,
-        aws_profile=aws_profile,
-        region=region,
-        aws_endpoint_url=aws_endpoint_url,
-        log_level=log_level,
-        json=json,
-    )
-    _print_result(run(settings, _options(yes, replace_failed, timeout_minutes)), settings.json)
+    _print_result(run(settings, deploy), settings.json)
 
 
-def _deploy_codebuild(kind: str, settings: Any, secrets_and_repo: tuple[str, str, str], options: Any) -> None:
+def _deploy_codebuild(
+    kind: str, settings: Settings, deploy: DeployOptions, github_token_secret: str, registry_secret: str, url: str
+) -> None:
     from xal.deploy.stacks import deploy_codebuild
 
-    github_token_secret, registry_secret, repository_url = secrets_and_repo
     result = deploy_codebuild(
         settings,
         kind,
-        options,
+        deploy,
         github_token_secret=github_token_secret,
         registry_secret=registry_secret,
-        repository_url=repository_url,
+        repository_url=url,
     )
     _print_result(result, settings.json)
 
 
-def _codebuild_command(kind: str, doc: str) -> Callable[..., None]:
-    """The deploy command of one CodeBuild stack; CI and release differ only in the stack they deploy."""
-
-    def command(
-        config: o.ConfigFile = None,
-        aws_profile: o.AwsProfile = None,
-        region: o.Region = None,
-        aws_endpoint_url: o.EndpointUrl = None,
-        log_level: o.LogLevel = None,
-        json: o.Json = None,
-        github_token_secret: GitHubTokenSecret = DEFAULT_GITHUB_TOKEN_SECRET,
-        registry_secret: RegistrySecret = DEFAULT_REGISTRY_SECRET,
-        repository_url: RepositoryUrl = DEFAULT_REPOSITORY_URL,
-        yes: Yes = False,
-        replace_failed: ReplaceFailed = False,
-        timeout_minutes: Timeout = 30.0,
-    ) -> None:
-        settings = o.build_settings(
-            config,
-            aws_profile=aws_profile,
-            region=region,
-            aws_endpoint_url=aws_endpoint_url,
-            log_level=log_level,
-            json=json,
-        )
-        _deploy_codebuild(
-            kind,
-            settings,
-            (github_token_secret, registry_secret, repository_url),
-            _options(yes, replace_failed, timeout_minutes),
-        )
-
-    command.__doc__ = doc
-    command.__name__ = f"deploy_{kind}_codebuild"
-    return command
-
-
-deploy_ci_codebuild = _codebuild_command(
-    "ci",
+@o.command
+def deploy_ci_codebuild(
+    settings: Annotated[Settings, o.SETTINGS.without("asset_id")],
+    deploy: Annotated[DeployOptions, o.DEPLOY],
+    github_token_secret: GitHubTokenSecret = defaults.GITHUB_TOKEN_SECRET,
+    registry_secret: RegistrySecret = defaults.REGISTRY_SECRET,
+    repository_url: RepositoryUrl = defaults.REPOSITORY_URL,
+) -> None:
     """Create or update the CI CodeBuild stack: a webhook runs the AWS test tier on pushes whose commit
     message contains [CodeBuild] (not on main). Needs the VM bucket stack.
-    """,
-)
-deploy_release_codebuild = _codebuild_command(
-    "release",
+    """
+    _deploy_codebuild("ci", settings, deploy, github_token_secret, registry_secret, repository_url)
+
+
+@o.command
+def deploy_release_codebuild(
+    settings: Annotated[Settings, o.SETTINGS.without("asset_id")],
+    deploy: Annotated[DeployOptions, o.DEPLOY],
+    github_token_secret: GitHubTokenSecret = defaults.GITHUB_TOKEN_SECRET,
+    registry_secret: RegistrySecret = defaults.REGISTRY_SECRET,
+    repository_url: RepositoryUrl = defaults.REPOSITORY_URL,
+) -> None:
     """Create or update the release CodeBuild stack (no webhook; `xal start-release-build` starts it).
     Needs the VM bucket stack.
-    """,
-)
+    """
+    _deploy_codebuild("release", settings, deploy, github_token_secret, registry_secret, repository_url)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from xal import defaults
 from xal.cli import options as o
+from xal.config import Settings
 
 PANEL = "Development"
 HOST_PANEL = "Target host"
@@ -38,13 +40,14 @@ def _target(host: str, key: Path, port: int, user: str) -> object:
     return AnsibleTarget(host=host, private_key=key.resolve(), port=port, user=user)
 
 
+@o.command
 def install_dependencies(
     host: Host,
     ssh_private_key: PrivateKey,
-    port: Port = 22,
-    user: User = "ubuntu",
+    settings: Annotated[Settings, o.LOG_ONLY],
+    port: Port = defaults.SSH_PORT,
+    user: User = defaults.SSH_USERNAME,
     playbook_vars_file: PlaybookVars = None,
-    log_level: o.LogLevel = None,
 ) -> None:
     """Install the AI-Lab (EC2 variant) on a running host with ansible/ai_lab.yml.
 
@@ -54,18 +57,18 @@ def install_dependencies(
     from xal.dev.playbooks import install_dependencies as run
     from xal.image.playbook_vars import load_vars_file
 
-    settings = o.build_settings(None, log_level=log_level)
     run(settings, _target(host, ssh_private_key, port, user), load_vars_file(playbook_vars_file))  # type: ignore[arg-type]
-    typer.echo(f"Jupyter: http://{host}:49494/lab")
+    typer.echo(f"Jupyter: http://{host}:{defaults.JUPYTER_PORT}/lab")
 
 
+@o.command
 def reset_password(
     host: Host,
     ssh_private_key: PrivateKey,
-    port: Port = 22,
-    user: User = "ubuntu",
+    settings: Annotated[Settings, o.LOG_ONLY],  # noqa: ARG001 - built for its logging setup
+    port: Port = defaults.SSH_PORT,
+    user: User = defaults.SSH_USERNAME,
     playbook_vars_file: PlaybookVars = None,
-    log_level: o.LogLevel = None,
 ) -> None:
     """Reset the login user's OS password on a running host with ansible/reset_password.yml.
 
@@ -76,58 +79,46 @@ def reset_password(
     from xal.dev.playbooks import reset_password as run
     from xal.image.playbook_vars import load_vars_file
 
-    o.build_settings(None, log_level=log_level)
     target = _target(host, ssh_private_key, port, user)
     run(target, interactive=True, extra_vars=load_vars_file(playbook_vars_file))  # type: ignore[arg-type]
     typer.echo(f"password of {user}@{host} reset; it must be changed at the next login")
 
 
+@o.command
 def setup_ec2(
-    config: o.ConfigFile = None,
-    aws_profile: o.AwsProfile = None,
-    region: o.Region = None,
-    aws_endpoint_url: o.EndpointUrl = None,
-    asset_id: o.AssetId = None,
-    log_level: o.LogLevel = None,
+    settings: Annotated[Settings, o.SETTINGS.without("json")],
     install: Annotated[
         bool, typer.Option("--install-dependencies", help="Install the AI-Lab on it (ansible/ai_lab.yml).")
     ] = False,
-    instance_type: Annotated[str, typer.Option(help="Instance type.")] = "t3.medium",
-    source_ami: Annotated[
-        str | None, typer.Option(help="Explicit source AMI id [default: newest Canonical Ubuntu 22.04 amd64].")
-    ] = None,
-    source_ami_filter: Annotated[str | None, typer.Option(help="Name filter for the source AMI search.")] = None,
+    instance_type: o.InstanceType = defaults.INSTANCE_TYPE,
+    source_ami: o.SourceAmi = None,
+    source_ami_filter: o.SourceAmiFilter = None,
     cidr: Annotated[
-        str | None, typer.Option(help="Who may reach ports 22 and 49494 [default: this machine's public IP /32].")
+        str | None,
+        typer.Option(
+            help=f"Who may reach ports 22 and {defaults.JUPYTER_PORT} [default: this machine's public IP /32]."
+        ),
     ] = None,
     playbook_vars_file: PlaybookVars = None,
     ssh_host: Annotated[
         str | None,
         typer.Option(help="Connect here instead of the instance's address; must be loopback with a local endpoint."),
     ] = None,
-    ssh_port: Annotated[int, typer.Option(help="SSH port.")] = 22,
-    ssh_username: Annotated[str, typer.Option(help="Login user.")] = "ubuntu",
+    ssh_port: Annotated[int, typer.Option(help="SSH port.")] = defaults.SSH_PORT,
+    ssh_username: Annotated[str, typer.Option(help="Login user.")] = defaults.SSH_USERNAME,
     ssh_timeout: Annotated[float, typer.Option(help="Seconds to wait for the first SSH login.")] = 300.0,
 ) -> None:
     """Start a throw-away EC2 instance (temporary key pair and security group, all tagged), print
     the SSH login and - with --install-dependencies - the Jupyter URL; keep it until Ctrl-C, then
     terminate it and delete everything it created."""
-    from xal.dev.ec2 import DEFAULT_AMI_FILTER, DevInstanceRequest
+    from xal.dev.ec2 import DevInstanceRequest
     from xal.dev.ec2 import setup_ec2 as run
     from xal.image.playbook_vars import load_vars_file
 
-    settings = o.build_settings(
-        config,
-        aws_profile=aws_profile,
-        region=region,
-        aws_endpoint_url=aws_endpoint_url,
-        asset_id=asset_id,
-        log_level=log_level,
-    )
     request = DevInstanceRequest(
         instance_type=instance_type,
         source_ami=source_ami,
-        source_ami_filter=source_ami_filter or DEFAULT_AMI_FILTER,
+        source_ami_filter=source_ami_filter,
         cidr=cidr,
         ssh_user=ssh_username,
         ssh_host=ssh_host,

@@ -2,55 +2,34 @@
 
 from __future__ import annotations
 
-import json as jsonlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from xal.cli import options as o
+from xal.cli.render import echo_json, print_rows
+from xal.config import Settings
 
 PANEL = "Development"
 
 
-def show_config(
-    config: o.ConfigFile = None,
-    aws_profile: o.AwsProfile = None,
-    region: o.Region = None,
-    aws_endpoint_url: o.EndpointUrl = None,
-    asset_id: o.AssetId = None,
-    log_level: o.LogLevel = None,
-    json: o.Json = None,
-) -> None:
+@o.command
+def show_config(settings: Annotated[Settings, o.SETTINGS]) -> None:
     """Show the effective settings after merging options, XAL_* variables and xal.toml."""
     from xal.config import settings_as_dict
 
-    settings = o.build_settings(
-        config,
-        aws_profile=aws_profile,
-        region=region,
-        aws_endpoint_url=aws_endpoint_url,
-        asset_id=asset_id,
-        log_level=log_level,
-        json=json,
-    )
     data = settings_as_dict(settings)
     if settings.json:
-        typer.echo(jsonlib.dumps(data, indent=2))
+        echo_json(data, sort_keys=False)
         return
-    from rich.table import Table
-
-    from xal.console import out
-
-    table = Table("setting", "value", title="xal settings")
-    for key, value in data.items():
-        table.add_row(key, "" if value is None else str(value))
-    out().print(table)
+    print_rows("xal settings", ("setting", "value"), ((k, "" if v is None else str(v)) for k, v in data.items()))
 
 
+@o.command
 def prepare_local(
+    settings: Annotated[Settings, o.LOG_ONLY],
     work_dir: Annotated[Path, typer.Option(help="Scratch folder for the image build.")] = Path(".xal/images"),
-    log_level: o.LogLevel = None,
 ) -> None:
     """Build the local Debian images (base and sshd) used by the offline rehearsal and the tests.
 
@@ -59,7 +38,6 @@ def prepare_local(
     """
     from xal.local.images import prepare_local_images
 
-    settings = o.build_settings(None, log_level=log_level)
     for tag in prepare_local_images(settings, work_dir):
         typer.echo(tag)
 

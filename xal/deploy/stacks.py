@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from xal import defaults
 from xal.aws.errors import is_error
 from xal.aws.session import AwsSessionFactory
 from xal.aws.stacks import (
@@ -24,7 +25,6 @@ from xal.aws.stacks import (
     stack_output,
 )
 from xal.config import Settings
-from xal.deploy import DEFAULT_GITHUB_TOKEN_SECRET, DEFAULT_REGISTRY_SECRET, DEFAULT_REPOSITORY_URL
 from xal.deploy.changeset import DeployOptions, DeployResult, StackSpec, deploy_stack
 from xal.errors import NotFoundError, UsageError
 from xal.naming import PERMANENT_STACKS, S3_PREFIX_ROOT
@@ -141,9 +141,9 @@ def codebuild_spec(
     factory: AwsSessionFactory,
     kind: str,
     *,
-    github_token_secret: str = DEFAULT_GITHUB_TOKEN_SECRET,
-    registry_secret: str = DEFAULT_REGISTRY_SECRET,
-    repository_url: str = DEFAULT_REPOSITORY_URL,
+    github_token_secret: str = defaults.GITHUB_TOKEN_SECRET,
+    registry_secret: str = defaults.REGISTRY_SECRET,
+    repository_url: str = defaults.REPOSITORY_URL,
 ) -> StackSpec:
     if kind not in CODEBUILD_KINDS:
         raise UsageError(f"unknown CodeBuild stack {kind!r}; choose one of {', '.join(CODEBUILD_KINDS)}")
@@ -181,9 +181,9 @@ def deploy_codebuild(
     kind: str,
     options: DeployOptions,
     *,
-    github_token_secret: str = DEFAULT_GITHUB_TOKEN_SECRET,
-    registry_secret: str = DEFAULT_REGISTRY_SECRET,
-    repository_url: str = DEFAULT_REPOSITORY_URL,
+    github_token_secret: str = defaults.GITHUB_TOKEN_SECRET,
+    registry_secret: str = defaults.REGISTRY_SECRET,
+    repository_url: str = defaults.REPOSITORY_URL,
 ) -> DeployResult:
     factory = AwsSessionFactory(settings)
     spec = codebuild_spec(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xal import naming
+from xal import defaults, naming
 from xal.aws import ledger as lg
 from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
@@ -32,26 +32,27 @@ from xal.console import err, out
 from xal.errors import NotFoundError, UsageError, XalError
 from xal.netcheck import is_loopback_host
 
-JUPYTER_PORT = 49494
-CANONICAL = "099720109477"
-DEFAULT_AMI_FILTER = "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*"
+JUPYTER_PORT = defaults.JUPYTER_PORT
 CHECKIP_URL = "https://checkip.amazonaws.com"
 
 
 @dataclass(frozen=True)
 class DevInstanceRequest:
-    instance_type: str = "t3.medium"
+    instance_type: str = defaults.INSTANCE_TYPE
     source_ami: str | None = None
-    source_ami_filter: str = DEFAULT_AMI_FILTER
-    source_ami_owners: tuple[str, ...] = (CANONICAL,)
-    root_volume_size_gb: int = 100
+    source_ami_filter: str | None = None  # None: defaults.SOURCE_AMI_NAME_FILTER
+    source_ami_owners: tuple[str, ...] = defaults.SOURCE_AMI_OWNERS
+    root_volume_size_gb: int = defaults.ROOT_VOLUME_SIZE_GB
     cidr: str | None = None
-    ssh_user: str = "ubuntu"
+    ssh_user: str = defaults.SSH_USERNAME
     ssh_host: str | None = None  # connect here instead of the instance's address (tests, tunnels)
-    ssh_port: int = 22
+    ssh_port: int = defaults.SSH_PORT
     ssh_timeout: float = 300.0
     install_dependencies: bool = False
     ansible_vars: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source_ami_filter", self.source_ami_filter or defaults.SOURCE_AMI_NAME_FILTER)
 
 
 @dataclass

@@ -29,8 +29,8 @@ from xal.export.assets import list_assets, print_cleanup_report
 from xal.export.pipeline import ExportRequest, ExportResult, export_images
 from xal.export.publish import make_ami_public, start_copies, wait_available
 from xal.export.tasks import PollPolicy
-from xal.image.ami import AmiBuildRequest, default_manifest_path
-from xal.manifest import BuildManifest, GitInfo
+from xal.image.ami import AmiBuildRequest
+from xal.manifest import BuildManifest, GitInfo, default_manifest_path
 
 log = logging.getLogger(__name__)
 Builder = Callable[[Settings, AmiBuildRequest], BuildManifest]

@@ -15,17 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xal import naming
+from xal import defaults, naming
 from xal.aws.ledger import Ledger
 from xal.aws.session import AwsSessionFactory
 from xal.aws.tags import tags_of
 from xal.config import Settings
 from xal.errors import UsageError, XalError
 from xal.export import preflight as pf
-from xal.export.rename import DEFAULT_PART_SIZE, existing_image, head, rename_export
-from xal.export.scheduler import DEFAULT_MAX_ACTIVE_PER_REGION, ExportScheduler, JobRun, Observer, Phase
+from xal.export.rename import DEFAULT_PART_SIZE, MIN_PART, existing_image, head, rename_export
+from xal.export.scheduler import ExportScheduler, JobRun, Observer, Phase
 from xal.export.tasks import ExportJob, ExportTarget, PollPolicy, TaskState, describe_tasks, list_tasks, start_export
-from xal.manifest import BuildManifest, GitInfo
+from xal.manifest import BuildManifest, GitInfo, default_manifest_path
 from xal.naming import DEFAULT_VM_FORMATS, VmFormat
 
 log = logging.getLogger(__name__)
@@ -33,17 +33,26 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ExportRequest:
+    """What to export and how; checks its own values so every caller gets the same one-line errors."""
+
     ami_ids: tuple[str, ...] = ()
     asset_ids: tuple[str, ...] = ()  # none and no AMI ids: the settings' asset-id
-    formats: tuple[VmFormat, ...] = DEFAULT_VM_FORMATS
+    formats: tuple[VmFormat, ...] = DEFAULT_VM_FORMATS  # empty = the default formats; duplicates dropped
     bucket: str | None = None
     role_name: str | None = None
     cdn_domain: str | None = None
-    max_active_per_region: int = DEFAULT_MAX_ACTIVE_PER_REGION
+    max_active_per_region: int = defaults.MAX_ACTIVE_EXPORTS_PER_REGION
     poll: PollPolicy = field(default_factory=PollPolicy)
-    part_size: int = DEFAULT_PART_SIZE
+    part_size: int = DEFAULT_PART_SIZE  # bytes
     manifest_path: Path | None = None  # only with a single asset
     show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "formats", tuple(dict.fromkeys(self.formats)) or DEFAULT_VM_FORMATS)
+        if self.max_active_per_region < 1:
+            raise UsageError("--max-active must be at least 1")
+        if self.part_size < MIN_PART:
+            raise UsageError(f"--part-size-mib must be at least {defaults.MIN_PART_SIZE_MIB} (S3's minimum part size)")
 
 
 @dataclass
@@ -189,7 +198,6 @@ def export_images(
     observer: Observer | None = None,
 ) -> ExportResult:
     """Export AMIs to VM images (see module docs); raises XalError when any job failed."""
-    from xal.image.ami import default_manifest_path
 
     started = time.monotonic()
     if not request.formats:

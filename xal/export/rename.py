@@ -28,16 +28,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from xal import naming
+from xal import defaults, naming
 from xal.aws.errors import is_not_found
 from xal.aws.ledger import S3_OBJECT, Ledger
 from xal.errors import XalError
 
 log = logging.getLogger(__name__)
 MIB = 1024 * 1024
-MIN_PART = 5 * MIB  # S3's minimum part size (except the last part)
+MIN_PART = defaults.MIN_PART_SIZE_MIB * MIB  # S3's minimum part size (except the last part)
 MAX_PARTS = 10_000
-DEFAULT_PART_SIZE = 512 * MIB
+DEFAULT_PART_SIZE = defaults.PART_SIZE_MIB * MIB
 META_AMI = "xal-source-ami"
 META_TASK = "xal-export-task"
 

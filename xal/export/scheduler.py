@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from xal import defaults
 from xal.aws.errors import describe_error, error_code
 from xal.export.tasks import LIMIT_CODES, THROTTLING_CODES, Backoff, ExportJob, PollPolicy, TaskState
 
 log = logging.getLogger(__name__)
-DEFAULT_MAX_ACTIVE_PER_REGION = 5
 
 
 class Phase(StrEnum):
@@ -80,7 +80,7 @@ class ExportScheduler:
         backend: ExportBackend,
         runs: list[JobRun],
         *,
-        max_active_per_region: int = DEFAULT_MAX_ACTIVE_PER_REGION,
+        max_active_per_region: int = defaults.MAX_ACTIVE_EXPORTS_PER_REGION,
         policy: PollPolicy | None = None,
         foreign_active: dict[str, set[str]] | None = None,
         observer: Observer | None = None,

@@ -17,9 +17,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from xal import naming
+from xal import defaults, naming
 from xal.aws.export_tasks import FORMAT_TAG, TaskState
 from xal.aws.ledger import CREATED, EXPORT_TASK, Ledger
+from xal.errors import UsageError
 from xal.naming import VmFormat
 
 THROTTLING_CODES = frozenset(
@@ -108,10 +109,14 @@ class PollPolicy:
     running in AWS; re-running the command resumes it).
     """
 
-    initial: float = 15.0
+    initial: float = defaults.EXPORT_POLL_INITIAL_SECONDS
     factor: float = 1.5
-    maximum: float = 120.0
-    timeout: float = 8 * 3600.0
+    maximum: float = defaults.EXPORT_POLL_MAX_SECONDS
+    timeout: float = defaults.EXPORT_TIMEOUT_SECONDS
+
+    def __post_init__(self) -> None:
+        if self.initial <= 0 or self.maximum < self.initial or self.timeout <= 0 or self.factor < 1:
+            raise UsageError("need 0 < --poll-interval <= --poll-max-interval and --timeout > 0")
 
 
 class Backoff:

@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xal import naming
+from xal import defaults, naming
 from xal.aws.ledger import CREATED, ENDED, PACKER_BUILD, Ledger
 from xal.config import Settings
 from xal.errors import UsageError, XalError
 from xal.image.packer_build import run_packer_build
-from xal.manifest import BuildManifest, GitInfo
+from xal.manifest import BuildManifest, GitInfo, default_manifest_path
 from xal.netcheck import is_loopback_host
-from xal.packer.binary import PackerBinary
-from xal.paths import project_root, state_dir
+from xal.packer.binary import OnError, PackerBinary
+from xal.paths import project_root
 
 SOURCE = "xal.amazon-ebs.ai_lab"
 
@@ -40,17 +40,28 @@ class Communicator:
 
 @dataclass(frozen=True)
 class AmiBuildRequest:
+    """One AMI build; checks its own values so every caller gets the same one-line errors."""
+
     ami_regions: tuple[str, ...] = ()
-    instance_type: str = "t3.medium"
+    instance_type: str = defaults.INSTANCE_TYPE
     source_ami: str | None = None
-    source_ami_name_filter: str | None = None
-    source_ami_owners: tuple[str, ...] | None = None
-    root_volume_size_gb: int = 100
+    source_ami_name_filter: str | None = None  # None: defaults.SOURCE_AMI_NAME_FILTER
+    source_ami_owners: tuple[str, ...] | None = None  # None: defaults.SOURCE_AMI_OWNERS
+    root_volume_size_gb: int = defaults.ROOT_VOLUME_SIZE_GB
     communicator: Communicator = field(default_factory=Communicator)
     ansible_vars: dict[str, Any] = field(default_factory=dict)
-    on_error: str = "cleanup"
+    on_error: OnError = OnError.CLEANUP
     debug: bool = False
     manifest_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "on_error", OnError.parse(self.on_error))
+        object.__setattr__(self, "ami_regions", tuple(dict.fromkeys(self.ami_regions)))
+        if self.root_volume_size_gb < 8:
+            raise UsageError(f"root volume of {self.root_volume_size_gb} GB is too small (at least 8)")
+        port = self.communicator.ssh_port
+        if port is not None and not 0 < port < 65536:
+            raise UsageError(f"--ssh-port {port} is not a TCP port")
 
 
 def check_target_safety(settings: Settings, communicator: Communicator) -> None:
@@ -74,6 +85,9 @@ def packer_variables(settings: Settings, request: AmiBuildRequest) -> dict[str, 
         "region": settings.region,
         "ami_regions": [r for r in request.ami_regions if r != settings.region],
         "instance_type": request.instance_type,
+        "source_ami_name_filter": request.source_ami_name_filter or defaults.SOURCE_AMI_NAME_FILTER,
+        "source_ami_owners": list(request.source_ami_owners or defaults.SOURCE_AMI_OWNERS),
+        "ssh_username": c.ssh_username or defaults.SSH_USERNAME,
         "source_ami": request.source_ami,
         "root_volume_size_gb": request.root_volume_size_gb,
         "ec2_endpoint": settings.aws_endpoint_url,
@@ -82,17 +96,7 @@ def packer_variables(settings: Settings, request: AmiBuildRequest) -> dict[str, 
         "ssh_keypair_name": c.ssh_keypair_name,
         "ssh_private_key_file": c.ssh_private_key_file,
     }
-    if c.ssh_username:
-        values["ssh_username"] = c.ssh_username
-    if request.source_ami_name_filter:
-        values["source_ami_name_filter"] = request.source_ami_name_filter
-    if request.source_ami_owners:
-        values["source_ami_owners"] = list(request.source_ami_owners)
     return values
-
-
-def default_manifest_path(asset_id: str, kind: str) -> Path:
-    return state_dir() / "builds" / asset_id / f"{kind}-manifest.json"
 
 
 def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary | None = None) -> BuildManifest:

@@ -9,17 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xal import defaults
 from xal.config import Settings
 from xal.errors import UsageError, XalError
-from xal.image.ami import default_manifest_path
 from xal.image.packer_build import run_packer_build
-from xal.manifest import BuildManifest, GitInfo
-from xal.packer.binary import PackerBinary
+from xal.manifest import BuildManifest, GitInfo, default_manifest_path
+from xal.packer.binary import OnError, PackerBinary
 from xal.paths import project_root
 from xal.secrets import register_secret
 
 SOURCE = "xal.docker.ai_lab_image"
-JUPYTER_PORT = 49494
 NOTEBOOKS = "/home/jupyter/notebooks"
 ENTRYPOINT = ["/usr/local/bin/ai-lab-entrypoint"]
 
@@ -32,16 +31,23 @@ class RegistryCredentials:
 
 @dataclass(frozen=True)
 class DockerBuildRequest:
-    repository: str = "exasol/ai-lab"
+    """One Docker image build; checks its own values so every caller gets the same one-line errors."""
+
+    repository: str = defaults.DOCKER_REPOSITORY
     tag: str | None = None  # default: the asset-id
-    base_image: str = "ubuntu:22.04"
+    base_image: str = defaults.DOCKER_BASE_IMAGE
     pull: bool = True
     push: bool = False
     credentials: RegistryCredentials | None = None
     ansible_vars: dict[str, Any] = field(default_factory=dict)
-    on_error: str = "cleanup"
+    on_error: OnError = OnError.CLEANUP
     debug: bool = False
     manifest_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "on_error", OnError.parse(self.on_error))
+        if self.push and self.credentials is None:
+            raise UsageError("--push needs registry credentials: set DOCKER_REGISTRY_USER and DOCKER_REGISTRY_PASSWORD")
 
 
 def image_changes() -> list[str]:
@@ -50,7 +56,7 @@ def image_changes() -> list[str]:
         f"ENTRYPOINT {json.dumps(ENTRYPOINT)}",
         "CMD []",
         f'VOLUME ["{NOTEBOOKS}"]',
-        f"EXPOSE {JUPYTER_PORT}/tcp",
+        f"EXPOSE {defaults.JUPYTER_PORT}/tcp",
         "USER root",  # the entrypoint fixes the docker socket group, then drops to the jupyter user
         "WORKDIR /home/jupyter",
         "LABEL org.opencontainers.image.title=exasol-ai-lab",
@@ -93,8 +99,6 @@ def image_id(reference: str) -> str:
 
 
 def build_docker(settings: Settings, request: DockerBuildRequest, packer: PackerBinary | None = None) -> BuildManifest:
-    if request.push and request.credentials is None:
-        raise UsageError("--push needs registry credentials: set DOCKER_REGISTRY_USER and DOCKER_REGISTRY_PASSWORD")
     if request.credentials is not None:
         register_secret(request.credentials.password)
     tags = [request.tag or settings.asset_id, "latest"]

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xal import defaults
 from xal.aws.emulator import EMULATOR_CREDENTIALS, LOCAL_GUARD_ENV
 from xal.config import Settings
 from xal.errors import ExitCode, XalError
 from xal.image.progress import BuildProgress
-from xal.packer.binary import PackerBinary
+from xal.packer.binary import OnError, PackerBinary
 from xal.packer.machine_readable import BuildOutcome
 from xal.packer.variables import check_variables, declared_variables
 from xal.paths import ansible_dir, packer_dir, state_dir
@@ -79,6 +80,21 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def default_variables() -> dict[str, Any]:
+    """The template variables whose defaults live in :mod:`xal.defaults` (the template declares
+    them without a default); every build renders all of them, whichever source it selects."""
+    return {
+        "region": defaults.REGION,
+        "instance_type": defaults.INSTANCE_TYPE,
+        "source_ami_name_filter": defaults.SOURCE_AMI_NAME_FILTER,
+        "source_ami_owners": list(defaults.SOURCE_AMI_OWNERS),
+        "root_volume_size_gb": defaults.ROOT_VOLUME_SIZE_GB,
+        "ssh_username": defaults.SSH_USERNAME,
+        "docker_base_image": defaults.DOCKER_BASE_IMAGE,
+        "docker_repository": defaults.DOCKER_REPOSITORY,
+    }
+
+
 def run_packer_build(
     *,
     settings: Settings,
@@ -87,7 +103,7 @@ def run_packer_build(
     variables: dict[str, Any],
     ansible_vars: dict[str, Any],
     packer: PackerBinary,
-    on_error: str = "cleanup",
+    on_error: OnError = OnError.CLEANUP,
     debug: bool = False,
 ) -> PackerBuildResult:
     """Render, check and run one build; raises XalError (with Packer's errors) when it fails."""
@@ -95,6 +111,7 @@ def run_packer_build(
     build_dir = state_dir() / "builds" / settings.asset_id / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     version = prepare_build_dir(packer, build_dir)
     all_vars = {
+        **default_variables(),
         **variables,
         "asset_id": settings.asset_id,
         "playbook_file": str(ansible_dir() / PLAYBOOK),

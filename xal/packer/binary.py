@@ -15,13 +15,28 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
-from xal.errors import ExitCode, XalError
+from xal.errors import UsageError, XalError
 from xal.packer.machine_readable import PackerEvent, parse_line
 
-ON_ERROR_CHOICES = ("cleanup", "abort", "ask")
 PLUGINS_MIN_VERSION = (1, 7, 0)
+
+
+class OnError(StrEnum):
+    """Packer's ``-on-error``: what happens to the build instance when a step fails."""
+
+    CLEANUP = "cleanup"  # delete everything Packer created
+    ABORT = "abort"  # keep everything for inspection
+    ASK = "ask"  # ask on the terminal
+
+    @classmethod
+    def parse(cls, value: str) -> OnError:
+        try:
+            return cls(value)
+        except ValueError:
+            raise UsageError(f"--on-error must be one of {', '.join(cls)}") from None
 
 
 @dataclass(frozen=True)
@@ -67,18 +82,17 @@ class PackerBinary:
         on_event: Callable[[PackerEvent], None],
         *,
         only: list[str] | None = None,
-        on_error: str = "cleanup",
+        on_error: OnError | str = OnError.CLEANUP,
         debug: bool = False,
     ) -> PackerRun:
         """Run ``packer build -machine-readable``; every parsed line goes to ``on_event``."""
-        if on_error not in ON_ERROR_CHOICES:
-            raise XalError(f"--on-error must be one of {', '.join(ON_ERROR_CHOICES)}", ExitCode.USAGE)
+        on_error = OnError.parse(on_error)
         argv = [
             self.path(),
             "build",
             "-machine-readable",
             "-color=false",
-            f"-on-error={on_error}",
+            f"-on-error={on_error.value}",
             f"-var-file={var_file}",
         ]
         if only:
@@ -86,7 +100,7 @@ class PackerBinary:
         if debug:
             argv.append("-debug")
         argv.append(".")
-        interactive = debug or on_error == "ask"
+        interactive = debug or on_error is OnError.ASK
         started = time.monotonic()
         proc = subprocess.Popen(
             argv,

@@ -137,10 +137,3 @@ class BuildOutcome:
 
     def amis(self) -> dict[str, str]:
         return {region: ami for art in self.artifacts.values() for region, ami in art.amis.items()}
-
-    def artifact_for(self, source: str) -> Artifact | None:
-        """The artifact of ``source`` (``docker.ai_lab``), whatever build-name prefix Packer adds."""
-        for target, art in self.artifacts.items():
-            if target == source or target.endswith("." + source):
-                return art
-        return None

@@ -196,6 +196,11 @@ def summary(build: dict[str, Any], region: str) -> dict[str, Any]:
     }
 
 
+def phase_seconds(summarised: dict[str, Any]) -> int:
+    """Seconds the phases of a summarised build took together (phases still running count 0)."""
+    return sum(p["seconds"] or 0 for p in summarised["phases"])
+
+
 def run_release_build(
     factory: AwsSessionFactory,
     request: ReleaseBuildRequest,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from xal import defaults
 from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
 from xal.naming import validate_asset_id
@@ -19,8 +20,8 @@ from xal.release.codebuild import (
     release_project,
     run_release_build,
 )
-from xal.release.github_release import DEFAULT_API_URL, DEFAULT_REPOSITORY, GitHubReleases, github_token
-from xal.release.notes import MARK_END, MARK_START, load_manifests, merge_into_body, render_markdown
+from xal.release.github_release import GitHubReleases, github_token
+from xal.release.notes import load_manifests, merge_into_body, render_markdown, render_section
 from xal.release.upload_url import parse_upload_url
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,8 @@ TEST_RELEASE_MESSAGE = "Test-Release"
 
 @dataclass(frozen=True)
 class GitHubTarget:
-    repository: str = DEFAULT_REPOSITORY
-    api_url: str = DEFAULT_API_URL
+    repository: str = defaults.GITHUB_REPOSITORY
+    api_url: str = defaults.GITHUB_API_URL
 
     def releases(self) -> GitHubReleases:
         return GitHubReleases(github_token(), self.repository, self.api_url)
@@ -92,7 +93,7 @@ def update_release(
     releases = releases or github.releases()
     release = releases.get(release_id)
     before = release.body or ""
-    body = merge_into_body(before, f"{MARK_START}\n{markdown}{MARK_END}")
+    body = merge_into_body(before, render_section(manifests, cdn_domain))
     if body != before:
         releases.set_body(release, body)
     files = [(ARTIFACTS_FILE, markdown.encode(), "text/markdown")]

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from xal import defaults
 from xal.errors import ExitCode, NotFoundError, XalError
 from xal.secrets import register_secret, secret_from_env
 
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_URL = "https://api.github.com"
-DEFAULT_REPOSITORY = "exasol/ai-lab"
 ENV_API_URL = "XAL_GITHUB_API_URL"
 ENV_REPOSITORY = "XAL_GITHUB_REPOSITORY"
 # PyGithub's pauses between requests and between writes (GitHub's advice against secondary rate limits)
@@ -63,7 +62,9 @@ def github_errors(what: str) -> Iterator[None]:
 class GitHubReleases:
     """Releases of one repository."""
 
-    def __init__(self, token: str, repository: str = DEFAULT_REPOSITORY, api_url: str = DEFAULT_API_URL) -> None:
+    def __init__(
+        self, token: str, repository: str = defaults.GITHUB_REPOSITORY, api_url: str = defaults.GITHUB_API_URL
+    ) -> None:
         from github import Auth, Github
 
         register_secret(token)

@@ -16,7 +16,7 @@ from typing import Any
 
 from xal.errors import NotFoundError, XalError
 from xal.export.rename import image_url
-from xal.manifest import BuildManifest
+from xal.manifest import BuildManifest, default_manifest_path
 from xal.naming import validate_asset_id
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,6 @@ def load_manifests(
     asset_id: str, ami_manifest: Path | None = None, docker_manifest: Path | None = None
 ) -> ReleaseManifests:
     """The asset's ami and docker manifests (default paths unless given); at least one must exist."""
-    from xal.image.ami import default_manifest_path
 
     validate_asset_id(asset_id)
     wanted = {
@@ -179,3 +178,11 @@ def release_notes(
 ) -> str:
     """The notes of an asset as markdown, from its manifests (``xal release-notes``)."""
     return render_markdown(load_manifests(asset_id, ami_manifest, docker_manifest), cdn_domain)
+
+
+def write_release_notes(out: Path, asset_id: str, **sources: Any) -> Path:
+    """``release_notes`` written to ``out`` (folders created); returns the path."""
+    text = release_notes(asset_id, **sources)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return out
