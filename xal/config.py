@@ -16,6 +16,7 @@ from typing import Any
 from xal import __version__, defaults
 from xal.errors import UsageError
 from xal.naming import validate_asset_id
+from xal.netcheck import is_loopback_url
 
 ENV_PREFIX = "XAL_"
 DEFAULT_CONFIG_FILE = Path("xal.toml")
@@ -45,8 +46,6 @@ class Settings:
     @property
     def endpoint_is_local(self) -> bool:
         """True when AWS calls go to a local emulator (moto) instead of AWS."""
-        from xal.netcheck import is_loopback_url
-
         return self.aws_endpoint_url is not None and is_loopback_url(self.aws_endpoint_url)
 
 

@@ -18,14 +18,18 @@ from xal.aws.session import AwsSessionFactory
 from xal.aws.tags import tags_of
 from xal.config import Settings
 from xal.errors import XalError
+from xal.export.pipeline import ExportRequest, export_images
+from xal.export.tasks import PollPolicy
 from xal.image.ami import AmiBuildRequest, Communicator, build_ami
 from xal.image.playbook_vars import playbook_vars
 from xal.local.images import prepare_local_images, require_tools
+from xal.local.moto_export import ExportFakeConfig, moto_export, seed_bucket_stack
 from xal.local.moto_server import moto_server
 from xal.local.slc_repo import serve_stand_in_repo
 from xal.local.sshd_target import generate_key, sshd_target
 from xal.manifest import BuildManifest, default_manifest_path
 from xal.packer.binary import PackerBinary
+from xal.passwords import os_password_hash
 from xal.paths import state_dir
 
 # moto ships Canonical-owned Ubuntu AMIs (not 22.04), so the filter search path is exercised too
@@ -103,10 +107,6 @@ def rehearse_export(settings: Settings) -> BuildManifest:
     seconds and writes small disk images into the emulated bucket, which xal then renames with
     its server-side multipart copy, exactly as against AWS.
     """
-    from xal.export.pipeline import ExportRequest, export_images
-    from xal.export.tasks import PollPolicy
-    from xal.local.moto_export import ExportFakeConfig, moto_export, seed_bucket_stack
-
     assert settings.aws_endpoint_url is not None
     with moto_export(ExportFakeConfig(duration=REHEARSAL_EXPORT_SECONDS)):
         seed_bucket_stack(settings.aws_endpoint_url, settings.region)
@@ -115,6 +115,4 @@ def rehearse_export(settings: Settings) -> BuildManifest:
 
 
 def _rehearsal_hash() -> str:
-    from xal.passwords import os_password_hash
-
     return os_password_hash(REHEARSAL_OS_PASSWORD)

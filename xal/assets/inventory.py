@@ -40,8 +40,9 @@ from xal.aws.export_tasks import TaskState
 from xal.aws.images import enabled_regions
 from xal.aws.paging import pages
 from xal.aws.session import AwsSessionFactory
+from xal.aws.stacks import OUT_BUCKET, stack_outputs
 from xal.aws.tags import tags_of
-from xal.errors import NotFoundError, UsageError
+from xal.errors import NotFoundError, UsageError, XalError
 
 log = logging.getLogger(__name__)
 PACKER_PREFIX = "packer_"
@@ -610,9 +611,6 @@ def resolve_bucket(factory: AwsSessionFactory, bucket: str | None, warnings: lis
     """``--bucket``, or the VM bucket stack's output; None (with a warning) when neither exists."""
     if bucket:
         return bucket
-    from xal.aws.stacks import OUT_BUCKET, stack_outputs
-    from xal.errors import XalError
-
     try:
         outputs = stack_outputs(factory, naming.PERMANENT_STACKS["bucket"])
     except XalError as exc:

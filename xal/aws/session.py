@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from xal.aws.emulator import EMULATOR_CREDENTIALS
 from xal.config import Settings
+from xal.errors import ExitCode, XalError
 
 if TYPE_CHECKING:
     import boto3
@@ -29,8 +30,6 @@ class AwsSessionFactory:
     def session(self) -> boto3.Session:
         import boto3
         import botocore.exceptions
-
-        from xal.errors import ExitCode, XalError
 
         if self.settings.endpoint_is_local:
             # a local emulator: fixed dummy credentials, never a developer's real profile

@@ -25,6 +25,7 @@ import math
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -80,7 +81,6 @@ def composite_sha256(chunks: Iterable[bytes]) -> str:
 
 def file_composite_sha256(path: str, part_size: int) -> str:
     """Verify a downloaded image against the manifest: same result as S3's checksum for that part size."""
-    from pathlib import Path
 
     def parts() -> Iterable[bytes]:
         with Path(path).open("rb") as f:

@@ -32,6 +32,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from xal import naming
+from xal.aws.session import AwsSessionFactory
+from xal.aws.stacks import stack_outputs
+from xal.config import Settings
+from xal.naming import PERMANENT_STACKS
+
 MIB = 1024 * 1024
 Duration = float | Callable[[str, str], float]
 
@@ -293,11 +299,6 @@ SOURCE_AMI = "ami-785db401"  # a Canonical Ubuntu AMI moto ships
 
 def seed_bucket_stack(endpoint: str, region: str = "eu-central-1", cdn_domain: str = FAKE_CDN_DOMAIN) -> dict[str, str]:
     """Create the bucket stack (bucket, vmimport role, CDN domain output) in moto; returns its outputs."""
-    from xal.aws.session import AwsSessionFactory
-    from xal.aws.stacks import stack_outputs
-    from xal.config import Settings
-    from xal.naming import PERMANENT_STACKS
-
     factory = AwsSessionFactory(Settings(aws_endpoint_url=endpoint, region=region))
     factory.client("cloudformation").create_stack(
         StackName=PERMANENT_STACKS["bucket"], TemplateBody=BUCKET_STACK_TEMPLATE % cdn_domain
@@ -307,10 +308,6 @@ def seed_bucket_stack(endpoint: str, region: str = "eu-central-1", cdn_domain: s
 
 def seed_ami(endpoint: str, asset_id: str, region: str = "eu-central-1") -> str:
     """An available AMI tagged with the asset-id, made from a throwaway instance in moto."""
-    from xal import naming
-    from xal.aws.session import AwsSessionFactory
-    from xal.config import Settings
-
     ec2 = AwsSessionFactory(Settings(aws_endpoint_url=endpoint, region=region)).client("ec2")
     instance = ec2.run_instances(ImageId=SOURCE_AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     ami = ec2.create_image(

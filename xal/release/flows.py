@@ -12,6 +12,7 @@ from typing import Any
 from xal import defaults
 from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
+from xal.errors import UsageError
 from xal.naming import validate_asset_id
 from xal.release.codebuild import (
     FollowPolicy,
@@ -126,8 +127,6 @@ def start_test_release_build(
 ) -> dict[str, Any]:
     """Create a draft release ``title`` on ``branch``, then run the release build with the AMI private."""
     if not title.strip():
-        from xal.errors import UsageError
-
         raise UsageError("--release-title must not be empty")
     request = ReleaseBuildRequest(
         branch=branch,
