@@ -55,8 +55,9 @@ def show_aws_assets(
     Exits with 3 when nothing matches.
     """
     from xal.assets.inventory import Query, find_assets, parse_types
-    from xal.assets.render import FORMATS, print_table, to_json, to_markdown
+    from xal.assets.render import FORMATS, to_json, to_markdown
     from xal.aws.session import AwsSessionFactory
+    from xal.cli.asset_tables import print_table
     from xal.console import out
     from xal.errors import NotFoundError, UsageError
 
@@ -116,8 +117,9 @@ def cleanup(
     """
     from xal.assets.cleanup import CleanupFailed, CleanupRequest, parse_age
     from xal.assets.cleanup import cleanup as run
-    from xal.assets.render import describe_action, print_summary, to_json
+    from xal.assets.render import describe_action, to_json
     from xal.aws.session import AwsSessionFactory
+    from xal.cli.asset_tables import print_summary
     from xal.console import err, out
     from xal.naming import validate_asset_id
 
