@@ -12,6 +12,7 @@ from xal.cli import options as o
 from xal.cli.release import BUILD_PANEL, COMM_PANEL, Debug, ManifestOut, OnError, PlaybookVars
 
 if TYPE_CHECKING:
+    from xal.assets.inventory import Inventory
     from xal.export.pipeline import ExportRequest
 
 PANEL = "Release"
@@ -302,8 +303,28 @@ def create_vm(
             make_public=make_ami_public,
             copy_regions=tuple(copy_to_region or ()),
         ),
+        observer=_LeftBehind(),
     )
     _print_manifest(result, settings.json)
+
+
+class _LeftBehind:
+    """create-vm/export-vm failed: what exists of the asset now and how to delete it, on stderr
+    (before the one-line error), so stdout stays the command's data."""
+
+    def left_behind(self, inventory: Inventory) -> None:
+        from xal.cli.asset_tables import print_table
+        from xal.console import err
+
+        if not inventory.resources:
+            err().print(f"no AWS assets of {inventory.pattern} were left behind", highlight=False)
+            return
+        print_table(inventory, err())
+        err().print(
+            f"There were errors; these assets are kept. To delete them: xal cleanup --asset-id {inventory.pattern}",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _print_manifest(manifest: Any, as_json: bool) -> None:
@@ -373,6 +394,7 @@ def export_vm(
     result = run(
         settings,
         ExportVmRequest(instance_id=instance_id, stack_name=stack_name, export=export_request, no_reboot=no_reboot),
+        observer=_LeftBehind(),
     )
     if settings.json:
         typer.echo(jsonlib.dumps({"images": result.images, "seconds": result.seconds}, indent=2, sort_keys=True))
