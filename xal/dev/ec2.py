@@ -26,6 +26,7 @@ from typing import Any
 
 from xal import naming
 from xal.aws import ledger as lg
+from xal.aws.retry import retry_while_in_use
 from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
 from xal.console import err, out
@@ -311,17 +312,9 @@ class DevInstance:
 
     def _delete_security_group(self, group: str) -> None:
         """The group stays 'in use' for a moment after the instance is gone: retry that for a minute."""
-        from botocore.exceptions import ClientError
-
-        deadline = time.monotonic() + (5 if self.local else 90)
-        while True:
-            try:
-                self.ec2.delete_security_group(GroupId=group)
-                return
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "DependencyViolation" or time.monotonic() > deadline:
-                    raise
-                time.sleep(5)
+        retry_while_in_use(
+            lambda: self.ec2.delete_security_group(GroupId=group), delay=5, timeout=5 if self.local else 90
+        )
 
 
 def setup_ec2(
