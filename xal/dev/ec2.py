@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from xal import naming
 from xal.aws import ledger as lg
@@ -31,7 +31,6 @@ from xal.aws.retry import retry_while_in_use
 from xal.aws.session import AwsSessionFactory
 from xal.aws.steps import Step, StepRunner, UndoFailure
 from xal.config import Settings
-from xal.console import err, out
 from xal.errors import NotFoundError, UsageError, XalError
 from xal.netcheck import is_loopback_host
 
@@ -110,8 +109,28 @@ def _tags(settings: Settings, name: str, *resource_types: str) -> list[dict[str,
     return [{"ResourceType": rt, "Tags": tags} for rt in resource_types]
 
 
-def _status(message: str) -> None:
-    err().print(message, markup=False, highlight=False)
+class Observer(Protocol):
+    """What setup-ec2 tells its user; the library itself never prints (the CLI decides where to)."""
+
+    def status(self, message: str) -> None:
+        """A progress or cleanup line (the CLI: stderr)."""
+
+    def login(self, argv: list[str]) -> None:
+        """The ssh command line that logs in to the instance (the CLI: stdout, for scripts)."""
+
+    def jupyter(self, url: str) -> None:
+        """JupyterLab's address, once the install has worked (the CLI: stdout)."""
+
+
+class _Quiet:
+    def status(self, message: str) -> None:
+        pass
+
+    def login(self, argv: list[str]) -> None:
+        pass
+
+    def jupyter(self, url: str) -> None:
+        pass
 
 
 def ssh_argv(key_file: Path, user: str, host: str, port: int) -> list[str]:
@@ -196,9 +215,12 @@ class DevInstance:
     ``cleanup`` removes exactly what was created, newest first, whatever failed in between.
     """
 
-    def __init__(self, settings: Settings, request: DevInstanceRequest, factory: AwsSessionFactory) -> None:
+    def __init__(
+        self, settings: Settings, request: DevInstanceRequest, factory: AwsSessionFactory, observer: Observer
+    ) -> None:
         self.settings = settings
         self.request = request
+        self.observer = observer
         self.ec2 = factory.client("ec2")
         self.steps = StepRunner()
         self.name = f"xal-dev-{naming.stack_safe(settings.asset_id)}-{uuid.uuid4().hex[:8]}"
@@ -238,7 +260,7 @@ class DevInstance:
 
     def _delete_key_pair(self, name: str) -> None:
         self.ec2.delete_key_pair(KeyName=name)
-        _status(f"deleted key pair {name}")
+        self.observer.status(f"deleted key pair {name}")
 
     def _write_key_file(self) -> str:
         """The private key in a fresh directory, readable by this user only."""
@@ -283,7 +305,7 @@ class DevInstance:
         retry_while_in_use(
             lambda: self.ec2.delete_security_group(GroupId=group), delay=5, timeout=5 if self.local else 90
         )
-        _status(f"deleted security group {group}")
+        self.observer.status(f"deleted security group {group}")
 
     # -- instance -------------------------------------------------------------------------------------
     def _launch(self, image: dict[str, Any], group: str) -> str:
@@ -318,7 +340,7 @@ class DevInstance:
     def _terminate(self, instance_id: str) -> None:
         self.ec2.terminate_instances(InstanceIds=[instance_id])
         self.ec2.get_waiter("instance_terminated").wait(InstanceIds=[instance_id], WaiterConfig=self._waiter_config)
-        _status(f"terminated instance {instance_id}")
+        self.observer.status(f"terminated instance {instance_id}")
 
 
 def setup_ec2(
@@ -326,44 +348,50 @@ def setup_ec2(
     request: DevInstanceRequest,
     factory: AwsSessionFactory | None = None,
     install: Callable[[Path, str, int], None] | None = None,
-    wait: Callable[[], None] = wait_for_interrupt,
-    ssh_ready: Callable[..., None] = wait_for_ssh,
+    wait: Callable[[], None] | None = None,
+    ssh_ready: Callable[..., None] | None = None,
+    *,
+    observer: Observer | None = None,
 ) -> None:
-    """Start the instance, print the SSH login (and the Jupyter URL after an install), keep it
-    until Ctrl-C, then remove everything. ``install(key_file, host, port)`` runs the playbook."""
+    """Start the instance, tell ``observer`` the SSH login (and the Jupyter URL after an install),
+    keep it until Ctrl-C, then remove everything. ``install(key_file, host, port)`` runs the
+    playbook; ``wait`` (default: until Ctrl-C/SIGTERM) and ``ssh_ready`` (default: until an SSH
+    login works) are looked up per call, so tests of the CLI can replace them."""
     check_ssh_host_safety(settings, request.ssh_host)
     cidr = caller_cidr(settings, request.cidr)
-    dev = DevInstance(settings, request, factory or AwsSessionFactory(settings))
+    observer = observer or _Quiet()
+    dev = DevInstance(settings, request, factory or AwsSessionFactory(settings), observer)
     image = find_source_ami(dev.ec2, request)
     install_error: XalError | None = None
     try:
         with _sigterm_as_interrupt():
-            _status(f"source AMI {image['ImageId']} ({image.get('Name', '')}); SSH and JupyterLab open to {cidr}")
+            source = f"source AMI {image['ImageId']} ({image.get('Name', '')})"
+            observer.status(f"{source}; SSH and JupyterLab open to {cidr}")
             key_file, instance = dev.start(image, cidr)
             address = instance.get("PublicDnsName") or instance.get("PublicIpAddress")
             if not address and not request.ssh_host:
                 raise XalError(f"instance {instance['InstanceId']} has no public address (subnet without public IPs?)")
             host = request.ssh_host or address
-            _status(f"instance {instance['InstanceId']} running ({address or 'no public address'})")
-            out().print(" ".join(ssh_argv(key_file, request.ssh_user, host, request.ssh_port)), highlight=False)
+            observer.status(f"instance {instance['InstanceId']} running ({address or 'no public address'})")
+            observer.login(ssh_argv(key_file, request.ssh_user, host, request.ssh_port))
             if request.install_dependencies:
-                ssh_ready(key_file, request.ssh_user, host, request.ssh_port, request.ssh_timeout)
+                (ssh_ready or wait_for_ssh)(key_file, request.ssh_user, host, request.ssh_port, request.ssh_timeout)
                 try:
                     (install or _default_install(settings, request))(key_file, host, request.ssh_port)
-                    out().print(f"Jupyter: http://{host}:{JUPYTER_PORT}/lab", highlight=False)
+                    observer.jupyter(f"http://{host}:{JUPYTER_PORT}/lab")
                 except XalError as exc:
                     install_error = exc
-                    _status(f"error: {exc}\nthe instance stays up for debugging")
-            _status("press Ctrl-C to terminate the instance and remove its key pair and security group")
+                    observer.status(f"error: {exc}\nthe instance stays up for debugging")
+            observer.status("press Ctrl-C to terminate the instance and remove its key pair and security group")
             try:
-                wait()
+                (wait or wait_for_interrupt)()
             except KeyboardInterrupt:
-                _status("Ctrl-C: cleaning up")
+                observer.status("Ctrl-C: cleaning up")
     finally:
         with _uninterruptible():
             failures = dev.cleanup()
         for failure in failures:
-            _status(f"cleanup failed: {failure}")
+            observer.status(f"cleanup failed: {failure}")
     if failures:
         raise XalError("cleanup incomplete, delete by hand: " + "; ".join(map(str, failures)))
     if install_error is not None:
