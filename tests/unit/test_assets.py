@@ -284,6 +284,12 @@ def test_show_cleanup_rerun_and_other_assets_untouched(moto_endpoint, fake, caps
     assert code == 0
     assert "#### AMIs" in out and other in out and mine["ami"] in out and "Snapshots" not in out
 
+    code, out, _ = _cli(capsys, "show-aws-assets", "--asset-id", "7.*", "--type", "ami", *common)
+    assert code == 0
+    assert "AMIs (4)" in out and "Snapshots" not in out  # (ids are folded to the test's narrow console)
+    assert f"4 resource(s) of asset-id '7.*' in regions {REGION}, us-east-1" in out
+    assert "delete with: xal cleanup --asset-id <id> [--dry-run]  (ids: 7.1.0, 7.2.0)" in out
+
     # dry run changes nothing
     code, out, _ = _cli(capsys, "cleanup", "--asset-id", "7.1.0", "--dry-run", *common)
     assert code == 0

@@ -1,4 +1,5 @@
-"""setup-ec2's lifecycle against moto (in-process): what it creates, and that all of it goes again."""
+"""setup-ec2's lifecycle against moto (in-process): what it creates, that all of it goes again, and
+what it tells the user (through the observer; the CLI puts it on stderr and stdout)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,25 @@ def state(ec2: Any) -> dict[str, Any]:
     }
 
 
+class Recorder:
+    """The observer's calls, in order: ("status" | "login" | "jupyter", text)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def status(self, message: str) -> None:
+        self.calls.append(("status", message))
+
+    def login(self, argv: list[str]) -> None:
+        self.calls.append(("login", " ".join(argv)))
+
+    def jupyter(self, url: str) -> None:
+        self.calls.append(("jupyter", url))
+
+    def of(self, kind: str) -> list[str]:
+        return [text for k, text in self.calls if k == kind]
+
+
 def interrupt(seen: dict[str, Any], ec2: Any) -> Any:
     def wait() -> None:
         seen.update(state(ec2))
@@ -43,6 +63,7 @@ def interrupt(seen: dict[str, Any], ec2: Any) -> Any:
 
 def test_creates_tagged_resources_and_removes_them_after_ctrl_c(aws: Any, capsys: pytest.CaptureFixture) -> None:
     seen: dict[str, Any] = {}
+    observer = Recorder()
     installs: list[tuple[Path, str, int]] = []
     settings = Settings(asset_id="dev-7")
 
@@ -52,7 +73,8 @@ def test_creates_tagged_resources_and_removes_them_after_ctrl_c(aws: Any, capsys
         installs.append((key, host, port))
 
     request = DevInstanceRequest(**{**REQUEST.__dict__, "install_dependencies": True})
-    setup_ec2(settings, request, AwsSessionFactory(settings), install, interrupt(seen, aws), ssh_ready=lambda *_: None)
+    factory = AwsSessionFactory(settings)
+    setup_ec2(settings, request, factory, install, interrupt(seen, aws), lambda *_: None, observer=observer)
 
     (instance_state,) = seen["instances"].values()
     assert instance_state == "running"
@@ -63,10 +85,17 @@ def test_creates_tagged_resources_and_removes_them_after_ctrl_c(aws: Any, capsys
     (key_pair,) = seen["keys"]
     assert TAG in key_pair["Tags"] and key_pair["KeyType"] == "ed25519"
 
-    printed = capsys.readouterr().out.splitlines()
     key, host, port = installs[0]
-    assert printed[0] == f"ssh -i {key} ubuntu@{host}" and port == 22
-    assert printed[1] == f"Jupyter: http://{host}:49494/lab"
+    assert observer.of("login") == [f"ssh -i {key} ubuntu@{host}"] and port == 22
+    assert observer.of("jupyter") == [f"http://{host}:49494/lab"]
+    (instance_id,) = seen["instances"]
+    assert observer.of("status")[-3:] == [
+        f"terminated instance {instance_id}",
+        f"deleted security group {group['GroupId']}",
+        f"deleted key pair {key_pair['KeyName']}",
+    ]
+    printed = capsys.readouterr()  # the library itself prints nothing (stderr may hold log records)
+    assert printed.out == "" and "ubuntu@" not in printed.err and "terminated instance" not in printed.err
     after = state(aws)
     assert list(after["instances"].values()) == ["terminated"]
     assert after["groups"] == [] and after["keys"] == []
@@ -112,8 +141,9 @@ def test_a_failure_while_creating_removes_what_exists(aws: Any, monkeypatch: pyt
     assert after == {"instances": {}, "groups": [], "keys": []}
 
 
-def test_failed_install_keeps_the_instance_until_ctrl_c(aws: Any, capsys: pytest.CaptureFixture) -> None:
+def test_failed_install_keeps_the_instance_until_ctrl_c(aws: Any) -> None:
     seen: dict[str, Any] = {}
+    observer = Recorder()
     settings = Settings(asset_id="dev-7")
 
     def broken(*args: Any) -> None:
@@ -121,10 +151,45 @@ def test_failed_install_keeps_the_instance_until_ctrl_c(aws: Any, capsys: pytest
 
     request = DevInstanceRequest(**{**REQUEST.__dict__, "install_dependencies": True})
     with pytest.raises(XalError, match="Install packages"):
-        setup_ec2(settings, request, AwsSessionFactory(settings), broken, interrupt(seen, aws), lambda *_: None)
+        factory = AwsSessionFactory(settings)
+        setup_ec2(settings, request, factory, broken, interrupt(seen, aws), lambda *_: None, observer=observer)
     assert list(seen["instances"].values()) == ["running"]
-    assert "Jupyter" not in capsys.readouterr().out
+    assert observer.of("jupyter") == []
+    assert "Install packages' on target: boom\nthe instance stays up for debugging" in observer.of("status")[2]
     assert list(state(aws)["instances"].values()) == ["terminated"]
+
+
+def test_cli_puts_the_status_on_stderr_and_the_login_and_url_on_stdout(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import xal.dev.ec2 as ec2_module
+    from xal.cli.main import run_cli
+
+    def ctrl_c() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ec2_module, "wait_for_interrupt", ctrl_c)
+    monkeypatch.setattr(ec2_module, "wait_for_ssh", lambda *_: None)
+    monkeypatch.setattr(ec2_module, "_default_install", lambda *_: lambda *_: None)
+    argv = ["setup-ec2", "--asset-id", "dev-7", "--cidr", "198.51.100.7", "--install-dependencies"]
+    assert run_cli([*argv, "--source-ami-filter", REQUEST.source_ami_filter]) == 0
+    out, err = capsys.readouterr()
+    (instance,) = [i for r in aws.describe_instances()["Reservations"] for i in r["Instances"]]
+    login, jupyter = out.splitlines()
+    host = login.rpartition("ubuntu@")[2]  # the instance's public address (gone once terminated)
+    assert login.startswith("ssh -i /") and login.endswith(f".pem ubuntu@{host}") and host
+    assert jupyter == f"Jupyter: http://{host}:49494/lab"
+    lines = err.splitlines()
+    assert lines[0].startswith("source AMI ami-") and lines[0].endswith("SSH and JupyterLab open to 198.51.100.7/32")
+    assert lines[1:] == [
+        f"instance {instance['InstanceId']} running ({host})",
+        "press Ctrl-C to terminate the instance and remove its key pair and security group",
+        "Ctrl-C: cleaning up",
+        f"terminated instance {instance['InstanceId']}",
+        lines[5],
+        f"deleted key pair {instance['KeyName']}",
+    ]
+    assert lines[5].startswith("deleted security group sg-")
 
 
 def test_refuses_a_public_ssh_host_with_a_local_endpoint() -> None:

@@ -20,7 +20,7 @@ def test_create_vm_passes_options_to_the_pipeline(
 
     seen: dict[str, Any] = {}
 
-    def fake_create_vm(settings: Any, request: Any, builder: Any = None, factory: Any = None) -> BuildManifest:
+    def fake_create_vm(settings: Any, request: Any, observer: Any = None) -> BuildManifest:
         seen.update(settings=settings, request=request)
         return BuildManifest("7.1.0", "ami", GitInfo(None, None), "1.6.6", amis={"eu-central-1": "ami-1"})
 

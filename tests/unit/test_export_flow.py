@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from xal.assets.inventory import Inventory
 from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
 from xal.errors import NotFoundError, XalError
@@ -223,21 +224,59 @@ def test_create_vm_runs_build_export_copies_public_into_one_manifest(env: dict[s
     assert on_disk == manifest.to_dict()
 
 
-def test_create_vm_failure_lists_assets_and_cleanup_commands(
-    env: dict[str, Any], capsys: pytest.CaptureFixture[str]
-) -> None:
+def _failing_builder(env: dict[str, Any]) -> Any:
+    """A build that yields an AMI whose VHD export fails (the VMDK one completes)."""
+
     def builder(settings: Settings, req: AmiBuildRequest) -> BuildManifest:
         ami = seed_ami(env["endpoint"], settings.asset_id)
         env["fake"].config.failures[(ami, "VHD")] = "disk too large"
+        env["ami"] = ami
         return BuildManifest("7.1.0", "ami", GitInfo(None, None), "1.6.6", amis={"eu-central-1": ami})
 
+    return builder
+
+
+def test_create_vm_failure_hands_the_observer_what_was_left_behind(env: dict[str, Any]) -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.inventories: list[Inventory] = []
+
+        def left_behind(self, inventory: Inventory) -> None:
+            self.inventories.append(inventory)
+
+    observer = Recorder()
     with pytest.raises(ExportFailed, match="disk too large"):
-        create_vm(env["settings"], CreateVmRequest(export=request()), builder=builder)
-    err = capsys.readouterr().err
-    assert "assets of 7.1.0 created so far" in err
-    assert "aws ec2 deregister-image --region eu-central-1 --image-id ami-" in err
-    assert "aws ec2 delete-snapshot --region eu-central-1 --snapshot-id snap-" in err
-    assert f"aws s3 rm s3://{env['bucket']}/ai_lab/7.1.0/exasol-ai-lab-7.1.0.vmdk" in err
+        create_vm(env["settings"], CreateVmRequest(export=request()), builder=_failing_builder(env), observer=observer)
+    (inventory,) = observer.inventories
+    assert inventory.pattern == "7.1.0" and inventory.bucket == env["bucket"]  # bucket from the bucket stack
+    found = {(r.type, r.id) for r in inventory.resources}
+    assert ("ami", env["ami"]) in found
+    image = env["factory"].client("ec2").describe_images(ImageIds=[env["ami"]])["Images"][0]
+    snapshot = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    assert ("snapshot", snapshot) in found  # the snapshot behind the AMI
+    assert ("s3-object", f"s3://{env['bucket']}/ai_lab/7.1.0/exasol-ai-lab-7.1.0.vmdk") in found
+    assert {r.asset_id for r in inventory.resources} == {"7.1.0"}
+
+
+def test_create_vm_cli_failure_shows_the_leftovers_and_the_cleanup_command(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import xal.export.create_vm as create_vm_module
+    from xal.cli.main import run_cli
+
+    monkeypatch.setattr(create_vm_module, "_default_builder", _failing_builder(env))
+    monkeypatch.setenv("XAL_DEFAULT_PASSWORD", "Build-Secret-42")
+    argv = ["create-vm", "--asset-id", "7.1.0", "--aws-endpoint-url", env["endpoint"], "--part-size-mib", "5"]
+    argv += ["--poll-interval", "0.05", "--poll-max-interval", "0.2"]
+    assert run_cli(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err
+    assert "AMIs (1)" in err and "Snapshots (1)" in err and "S3 objects (1)" in err
+    assert f"resource(s) of asset-id '7.1.0' in regions eu-central-1; bucket s3://{env['bucket']}" in err
+    assert "these assets are kept. To delete them: xal cleanup --asset-id 7.1.0" in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "disk too large" in last
 
 
 def test_export_vm_images_a_running_instance(env: dict[str, Any]) -> None:

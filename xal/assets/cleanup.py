@@ -23,7 +23,8 @@ from typing import Any
 from xal import naming
 from xal.assets.inventory import Inventory, Query, Resource, find_assets
 from xal.aws import ledger as lg
-from xal.aws.errors import code_and_message
+from xal.aws.errors import code_and_message, error_code
+from xal.aws.retry import retry_while_in_use
 from xal.aws.session import AwsSessionFactory
 from xal.errors import NotFoundError, UsageError, XalError
 
@@ -45,7 +46,6 @@ ORDER = (
 GONE_CODES = re.compile(
     r"NotFound|\.Unavailable$|^NoSuch|^InvalidExportTaskID|^InvalidVolume\.NotFound$|^InvalidGroup\.NotFound$"
 )
-RETRY_CODES = frozenset({"DependencyViolation", "VolumeInUse", "InvalidSnapshot.InUse"})
 _AGE = re.compile(r"(\d+)\s*([smhd])")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -155,26 +155,22 @@ class _Deleter:
         return self.factory.client("ec2", r.region)
 
     def call(self, r: Resource, fn: Callable[[], Any]) -> tuple[str, str]:
-        """Run one deletion with a few retries on dependency errors; returns (outcome, message)."""
+        """Run one deletion, retried while the resource is still in use; returns (outcome, message)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        attempts = 6
-        for attempt in range(attempts):
-            try:
-                fn()
-                return DELETED, ""
-            except ClientError as exc:
-                code, message = code_and_message(exc)
-                if _gone(code, message):
-                    return GONE, code
-                if code in RETRY_CODES and attempt < attempts - 1:
-                    log.info("%s %s: %s, retrying", r.type, r.id, code)
-                    self.sleep(self.request.retry_delay)
-                    continue
-                return FAILED, f"{code}: {message}"
-            except BotoCoreError as exc:
-                return FAILED, str(exc)
-        return FAILED, "gave up"  # pragma: no cover - the loop always returns
+        def retrying(exc: BaseException) -> None:
+            log.info("%s %s: %s, retrying", r.type, r.id, error_code(exc))
+
+        try:
+            retry_while_in_use(fn, attempts=6, delay=self.request.retry_delay, on_retry=retrying, sleep=self.sleep)
+        except ClientError as exc:
+            code, message = code_and_message(exc)
+            if _gone(code, message):
+                return GONE, code
+            return FAILED, f"{code}: {message}"
+        except BotoCoreError as exc:
+            return FAILED, str(exc)
+        return DELETED, ""
 
     # one function per type -------------------------------------------------------------------
     def instances(self, items: list[Resource]) -> list[tuple[str, str]]:

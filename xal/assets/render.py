@@ -1,4 +1,8 @@
-"""Asset listings and cleanup reports as rich tables (terminal), Markdown (files, release notes) or JSON."""
+"""Asset listings and cleanup reports as plain text: Markdown (files, release notes), JSON, summary lines.
+
+Pure string functions, so library code and files can use them without a terminal; the rich tables
+for the terminal are drawn in ``xal.cli.asset_tables`` from the same rows and groups.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 from xal.aws import ledger as lg
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from xal.assets.cleanup import Action, CleanupReport
     from xal.assets.inventory import Inventory, Resource
 
@@ -43,33 +45,22 @@ def _flags(r: Resource) -> str:
     return ", ".join(flags)
 
 
-def _row(r: Resource) -> tuple[str, ...]:
+def row(r: Resource) -> tuple[str, ...]:
+    """One resource as the cells of ``COLUMNS`` (shared by the Markdown and the terminal table)."""
     created = f"{r.created:%Y-%m-%d, %H:%M}" if r.created else "n/a"
     ident = r.refs.get("key", r.id) if r.type == lg.S3_OBJECT else r.id
     return (ident, r.name or "n/a", r.region, r.state or "n/a", created, r.asset_id, _flags(r), r.found_by, r.detail)
 
 
-def _groups(inventory: Inventory) -> list[tuple[str, list[Resource]]]:
+def groups(inventory: Inventory) -> list[tuple[str, list[Resource]]]:
+    """(title, resources) per type that has any, in the display order of the resource types."""
     return [(TITLES[t], inventory.of_type(t)) for t in lg.RESOURCE_TYPES if inventory.of_type(t)]
 
 
-def _where(inventory: Inventory) -> str:
+def searched(inventory: Inventory) -> str:
+    """Where the inventory looked: an empty listing means nothing only for these places."""
     bucket = f"; bucket s3://{inventory.bucket}" if inventory.bucket else ""
     return f"regions {', '.join(inventory.regions)}{bucket}"
-
-
-def print_table(inventory: Inventory, console: Console) -> None:
-    from rich.table import Table
-
-    for title, resources in _groups(inventory):
-        table = Table(title=f"{title} ({len(resources)})", title_justify="left")
-        for column in COLUMNS:
-            style = {"ID": "blue", "Created": "magenta"}.get(column)
-            table.add_column(column, style=style, overflow="fold")
-        for r in resources:
-            table.add_row(*_row(r))
-        console.print(table)
-    console.print(f"{len(inventory.resources)} resource(s) of asset-id {inventory.pattern!r} in {_where(inventory)}")
 
 
 def _md_cell(value: str) -> str:
@@ -77,10 +68,10 @@ def _md_cell(value: str) -> str:
 
 
 def to_markdown(inventory: Inventory) -> str:
-    lines = [f"### AWS assets of `{inventory.pattern}`", "", f"Searched {_where(inventory)}.", ""]
-    for title, resources in _groups(inventory):
+    lines = [f"### AWS assets of `{inventory.pattern}`", "", f"Searched {searched(inventory)}.", ""]
+    for title, resources in groups(inventory):
         lines += [f"#### {title}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(_md_cell(c) for c in _row(r)) + " |" for r in resources]
+        lines += ["| " + " | ".join(_md_cell(c) for c in row(r)) + " |" for r in resources]
         lines.append("")
     if inventory.warnings:
         lines += ["#### Warnings", "", *[f"- {w}" for w in inventory.warnings], ""]
@@ -101,12 +92,10 @@ def describe_action(action: Action) -> str:
     return f"{action.outcome:>13}  {what}{where}{note}"
 
 
-def print_summary(report: CleanupReport, console: Console) -> None:
+def summary(report: CleanupReport) -> str:
+    """One line: how many resources got which outcome, and where was searched."""
     from xal.assets import cleanup as c
 
     parts = [f"{report.count(o)} {o}" for o in (c.DELETED, c.WOULD_DELETE, c.GONE, c.KEPT, c.FAILED) if report.count(o)]
     prefix = "dry run, nothing changed: " if report.dry_run else ""
-    console.print(
-        f"{prefix}asset {report.asset_id}: {', '.join(parts) or 'nothing left'} ({_where(report.inventory)})",
-        highlight=False,
-    )
+    return f"{prefix}asset {report.asset_id}: {', '.join(parts) or 'nothing left'} ({searched(report.inventory)})"

@@ -58,8 +58,9 @@ def show_aws_assets(
     Exits with 3 when nothing matches.
     """
     from xal.assets.inventory import Query, find_assets
-    from xal.assets.render import print_table, to_json, to_markdown
+    from xal.assets.render import to_json, to_markdown
     from xal.aws.session import AwsSessionFactory
+    from xal.cli.asset_tables import print_table
     from xal.console import out
 
     query = Query(
@@ -102,8 +103,9 @@ def cleanup(
     """
     from xal.assets.cleanup import CleanupFailed, CleanupRequest
     from xal.assets.cleanup import cleanup as run
-    from xal.assets.render import describe_action, print_summary, to_json
+    from xal.assets.render import describe_action, to_json
     from xal.aws.session import AwsSessionFactory
+    from xal.cli.asset_tables import print_summary
     from xal.console import err, out
 
     request = CleanupRequest(

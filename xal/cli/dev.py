@@ -127,7 +127,27 @@ def setup_ec2(
         install_dependencies=install,
         ansible_vars=load_vars_file(playbook_vars_file),
     )
-    run(settings, request)
+    run(settings, request, observer=_DevInstanceOutput())
+
+
+class _DevInstanceOutput:
+    """setup-ec2's lines: progress and cleanup on stderr, the ssh command and the Jupyter URL on
+    stdout (what a script reads, e.g. the first stdout line to log in)."""
+
+    def status(self, message: str) -> None:
+        from xal.console import err
+
+        err().print(message, markup=False, highlight=False)
+
+    def login(self, argv: list[str]) -> None:
+        from xal.console import out
+
+        out().print(" ".join(argv), markup=False, highlight=False)
+
+    def jupyter(self, url: str) -> None:
+        from xal.console import out
+
+        out().print(f"Jupyter: {url}", markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,7 @@ from xal.cli.render import echo_json, print_amis_and_images, print_vm_images
 from xal.config import Settings
 
 if TYPE_CHECKING:
+    from xal.assets.inventory import Inventory
     from xal.export.pipeline import ExportRequest
     from xal.image.ami import AmiBuildRequest
 
@@ -102,11 +103,31 @@ def create_vm(
             make_public=make_ami_public,
             copy_regions=tuple(copy_to_region or ()),
         ),
+        observer=_LeftBehind(),
     )
     if settings.json:
         echo_json(result.to_dict())
     else:
         print_amis_and_images(result)
+
+
+class _LeftBehind:
+    """create-vm/export-vm failed: what exists of the asset now and how to delete it, on stderr
+    (before the one-line error), so stdout stays the command's data."""
+
+    def left_behind(self, inventory: Inventory) -> None:
+        from xal.cli.asset_tables import print_table
+        from xal.console import err
+
+        if not inventory.resources:
+            err().print(f"no AWS assets of {inventory.pattern} were left behind", highlight=False)
+            return
+        print_table(inventory, err())
+        err().print(
+            f"There were errors; these assets are kept. To delete them: xal cleanup --asset-id {inventory.pattern}",
+            markup=False,
+            highlight=False,
+        )
 
 
 @o.command
@@ -126,6 +147,7 @@ def export_vm(
     result = run(
         settings,
         ExportVmRequest(instance_id=instance_id, stack_name=stack_name, export=export, no_reboot=no_reboot),
+        observer=_LeftBehind(),
     )
     if settings.json:
         echo_json({"images": result.images, "seconds": result.seconds})

@@ -3,8 +3,9 @@
 Everything it creates is tagged with the asset tag and recorded as it is created: a temporary
 ed25519 key pair (private key in a 0600 file), a security group open for SSH and JupyterLab
 (22, 49494) to one CIDR, and the instance. Whatever happens - Ctrl-C, SIGTERM, a failing
-install - the resources are removed again in reverse order, each step on its own, so one
-failure never skips the rest; a step that fails names the resource to delete by hand.
+install - the resources are removed again in reverse order, each one a step with its own undo
+(``xal.aws.steps``), so one failure never skips the rest; a failed undo names the resource to
+delete by hand.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from xal import defaults, naming
 from xal.aws import ledger as lg
+from xal.aws.retry import retry_while_in_use
 from xal.aws.session import AwsSessionFactory
+from xal.aws.steps import Step, StepRunner, UndoFailure
 from xal.config import Settings
-from xal.console import err, out
 from xal.errors import NotFoundError, UsageError, XalError
 from xal.netcheck import is_loopback_host
 
@@ -53,17 +55,6 @@ class DevInstanceRequest:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source_ami_filter", self.source_ami_filter or defaults.SOURCE_AMI_NAME_FILTER)
-
-
-@dataclass
-class DevResources:
-    """What setup-ec2 created so far; ``cleanup`` removes exactly that."""
-
-    key_name: str | None = None
-    key_dir: Path | None = None
-    key_file: Path | None = None
-    security_group_id: str | None = None
-    instance_id: str | None = None
 
 
 def check_ssh_host_safety(settings: Settings, ssh_host: str | None) -> None:
@@ -119,8 +110,28 @@ def _tags(settings: Settings, name: str, *resource_types: str) -> list[dict[str,
     return [{"ResourceType": rt, "Tags": tags} for rt in resource_types]
 
 
-def _status(message: str) -> None:
-    err().print(message, markup=False, highlight=False)
+class Observer(Protocol):
+    """What setup-ec2 tells its user; the library itself never prints (the CLI decides where to)."""
+
+    def status(self, message: str) -> None:
+        """A progress or cleanup line (the CLI: stderr)."""
+
+    def login(self, argv: list[str]) -> None:
+        """The ssh command line that logs in to the instance (the CLI: stdout, for scripts)."""
+
+    def jupyter(self, url: str) -> None:
+        """JupyterLab's address, once the install has worked (the CLI: stdout)."""
+
+
+class _Quiet:
+    def status(self, message: str) -> None:
+        pass
+
+    def login(self, argv: list[str]) -> None:
+        pass
+
+    def jupyter(self, url: str) -> None:
+        pass
 
 
 def ssh_argv(key_file: Path, user: str, host: str, port: int) -> list[str]:
@@ -199,43 +210,89 @@ def _uninterruptible() -> Iterator[None]:
 
 
 class DevInstance:
-    """Creates and removes the development instance; every AWS call goes through ``factory``."""
+    """Creates and removes the development instance; every AWS call goes through ``factory``.
 
-    def __init__(self, settings: Settings, request: DevInstanceRequest, factory: AwsSessionFactory) -> None:
+    Each resource is one step of ``steps`` (key pair, key file, security group, instance), so
+    ``cleanup`` removes exactly what was created, newest first, whatever failed in between.
+    """
+
+    def __init__(
+        self, settings: Settings, request: DevInstanceRequest, factory: AwsSessionFactory, observer: Observer
+    ) -> None:
         self.settings = settings
         self.request = request
+        self.observer = observer
         self.ec2 = factory.client("ec2")
-        self.created = DevResources()
+        self.steps = StepRunner()
         self.name = f"xal-dev-{naming.stack_safe(settings.asset_id)}-{uuid.uuid4().hex[:8]}"
         self.local = settings.endpoint_is_local
         self.region = settings.region
         # every create call is recorded before it is made (xal show-aws-assets / cleanup read it)
         self.ledger = lg.Ledger(settings.asset_id, settings.aws_endpoint_url)
+        self._key_material = ""
 
-    def create_key_pair(self) -> Path:
+    def start(self, image: dict[str, Any], cidr: str) -> tuple[Path, dict[str, Any]]:
+        """Key pair, key file, security group open to ``cidr``, running instance: (key file, instance)."""
+        self.steps.run(Step("key pair", self._create_key_pair, self._delete_key_pair))
+        key_file = Path(self.steps.run(Step("key file", self._write_key_file, self._remove_key_file)))
+        group = self.steps.run(Step("security group", self._create_security_group, self._delete_security_group))
+        self._open_ports(group, cidr)
+        instance_id = self.steps.run(Step("instance", lambda: self._launch(image, group), self._terminate))
+        self.ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig=self._waiter_config)
+        return key_file, self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+    def cleanup(self) -> list[UndoFailure]:
+        """Remove what was created, newest first; one failure per resource left behind."""
+        return self.steps.undo()
+
+    @property
+    def _waiter_config(self) -> dict[str, int]:
+        return {"Delay": 1 if self.local else 5, "MaxAttempts": 120}
+
+    # -- key pair and its private key file ----------------------------------------------------------
+    def _create_key_pair(self) -> str:
         self.ledger.record(lg.KEY_PAIR, self.region, name=self.name, by="setup-ec2")
         reply = self.ec2.create_key_pair(
             KeyName=self.name, KeyType="ed25519", TagSpecifications=_tags(self.settings, self.name, "key-pair")
         )
-        self.created.key_name = self.name
         self.ledger.record(lg.KEY_PAIR, self.region, id=reply.get("KeyPairId"), name=self.name, phase=lg.CREATED)
-        self.created.key_dir = Path(tempfile.mkdtemp(prefix="xal-dev-key-"))
-        key_file = self.created.key_dir / f"{self.name}.pem"
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(reply["KeyMaterial"])
-        self.created.key_file = key_file
-        return key_file
+        self._key_material = reply["KeyMaterial"]
+        return self.name
 
-    def create_security_group(self, cidr: str) -> str:
+    def _delete_key_pair(self, name: str) -> None:
+        self.ec2.delete_key_pair(KeyName=name)
+        self.observer.status(f"deleted key pair {name}")
+
+    def _write_key_file(self) -> str:
+        """The private key in a fresh directory, readable by this user only."""
+        key_dir = Path(tempfile.mkdtemp(prefix="xal-dev-key-"))
+        key_file = key_dir / f"{self.name}.pem"
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(self._key_material)
+        except BaseException:  # not a completed step: leave no directory behind
+            shutil.rmtree(key_dir, ignore_errors=True)
+            raise
+        return str(key_file)
+
+    @staticmethod
+    def _remove_key_file(key_file: str) -> None:
+        shutil.rmtree(Path(key_file).parent)
+
+    # -- security group -----------------------------------------------------------------------------
+    def _create_security_group(self) -> str:
         self.ledger.record(lg.SECURITY_GROUP, self.region, name=self.name, by="setup-ec2")
         group = self.ec2.create_security_group(
             GroupName=self.name,
             Description=f"xal setup-ec2 {self.settings.asset_id}: SSH and JupyterLab",
             TagSpecifications=_tags(self.settings, self.name, "security-group"),
         )["GroupId"]
-        self.created.security_group_id = group
         self.ledger.record(lg.SECURITY_GROUP, self.region, id=group, name=self.name, phase=lg.CREATED)
+        return group
+
+    def _open_ports(self, group: str, cidr: str) -> None:
+        """SSH and JupyterLab; deleting the group removes the rules, so this needs no undo of its own."""
         self.ec2.authorize_security_group_ingress(
             GroupId=group,
             IpPermissions=[
@@ -243,9 +300,16 @@ class DevInstance:
                 for port in (22, JUPYTER_PORT)
             ],
         )
-        return group
 
-    def run_instance(self, image: dict[str, Any], group: str) -> dict[str, Any]:
+    def _delete_security_group(self, group: str) -> None:
+        """The group stays 'in use' for a moment after the instance is gone: retry that for a minute."""
+        retry_while_in_use(
+            lambda: self.ec2.delete_security_group(GroupId=group), delay=5, timeout=5 if self.local else 90
+        )
+        self.observer.status(f"deleted security group {group}")
+
+    # -- instance -------------------------------------------------------------------------------------
+    def _launch(self, image: dict[str, Any], group: str) -> str:
         mappings = []
         if image.get("RootDeviceName"):
             mappings = [
@@ -271,58 +335,13 @@ class DevInstance:
             TagSpecifications=_tags(self.settings, self.name, "instance", "volume"),
         )
         instance_id = reply["Instances"][0]["InstanceId"]
-        self.created.instance_id = instance_id
         self.ledger.record(lg.INSTANCE, self.region, id=instance_id, name=self.name, phase=lg.CREATED)
-        self.ec2.get_waiter("instance_running").wait(
-            InstanceIds=[instance_id], WaiterConfig={"Delay": 1 if self.local else 5, "MaxAttempts": 120}
-        )
-        return self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        return instance_id
 
-    def cleanup(self) -> list[str]:
-        """Remove what was created, newest first; returns one message per resource left behind."""
-        errors: list[str] = []
-        c = self.created
-        if c.instance_id:
-            try:
-                self.ec2.terminate_instances(InstanceIds=[c.instance_id])
-                self.ec2.get_waiter("instance_terminated").wait(
-                    InstanceIds=[c.instance_id], WaiterConfig={"Delay": 1 if self.local else 5, "MaxAttempts": 120}
-                )
-                _status(f"terminated instance {c.instance_id}")
-            except Exception as exc:  # report and go on with the rest
-                errors.append(f"instance {c.instance_id}: {exc}")
-        if c.security_group_id:
-            try:
-                self._delete_security_group(c.security_group_id)
-                _status(f"deleted security group {c.security_group_id}")
-            except Exception as exc:  # report and go on with the rest
-                errors.append(f"security group {c.security_group_id}: {exc}")
-        if c.key_name:
-            try:
-                self.ec2.delete_key_pair(KeyName=c.key_name)
-                _status(f"deleted key pair {c.key_name}")
-            except Exception as exc:  # report and go on with the rest
-                errors.append(f"key pair {c.key_name}: {exc}")
-        if c.key_dir:
-            try:
-                shutil.rmtree(c.key_dir)
-            except OSError as exc:
-                errors.append(f"key file {c.key_file}: {exc}")
-        return errors
-
-    def _delete_security_group(self, group: str) -> None:
-        """The group stays 'in use' for a moment after the instance is gone: retry that for a minute."""
-        from botocore.exceptions import ClientError
-
-        deadline = time.monotonic() + (5 if self.local else 90)
-        while True:
-            try:
-                self.ec2.delete_security_group(GroupId=group)
-                return
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "DependencyViolation" or time.monotonic() > deadline:
-                    raise
-                time.sleep(5)
+    def _terminate(self, instance_id: str) -> None:
+        self.ec2.terminate_instances(InstanceIds=[instance_id])
+        self.ec2.get_waiter("instance_terminated").wait(InstanceIds=[instance_id], WaiterConfig=self._waiter_config)
+        self.observer.status(f"terminated instance {instance_id}")
 
 
 def setup_ec2(
@@ -330,48 +349,52 @@ def setup_ec2(
     request: DevInstanceRequest,
     factory: AwsSessionFactory | None = None,
     install: Callable[[Path, str, int], None] | None = None,
-    wait: Callable[[], None] = wait_for_interrupt,
-    ssh_ready: Callable[..., None] = wait_for_ssh,
+    wait: Callable[[], None] | None = None,
+    ssh_ready: Callable[..., None] | None = None,
+    *,
+    observer: Observer | None = None,
 ) -> None:
-    """Start the instance, print the SSH login (and the Jupyter URL after an install), keep it
-    until Ctrl-C, then remove everything. ``install(key_file, host, port)`` runs the playbook."""
+    """Start the instance, tell ``observer`` the SSH login (and the Jupyter URL after an install),
+    keep it until Ctrl-C, then remove everything. ``install(key_file, host, port)`` runs the
+    playbook; ``wait`` (default: until Ctrl-C/SIGTERM) and ``ssh_ready`` (default: until an SSH
+    login works) are looked up per call, so tests of the CLI can replace them."""
     check_ssh_host_safety(settings, request.ssh_host)
     cidr = caller_cidr(settings, request.cidr)
-    dev = DevInstance(settings, request, factory or AwsSessionFactory(settings))
+    observer = observer or _Quiet()
+    dev = DevInstance(settings, request, factory or AwsSessionFactory(settings), observer)
     image = find_source_ami(dev.ec2, request)
     install_error: XalError | None = None
     try:
         with _sigterm_as_interrupt():
-            _status(f"source AMI {image['ImageId']} ({image.get('Name', '')}); SSH and JupyterLab open to {cidr}")
-            key_file = dev.create_key_pair()
-            group = dev.create_security_group(cidr)
-            instance = dev.run_instance(image, group)
+            source = f"source AMI {image['ImageId']} ({image.get('Name', '')})"
+            observer.status(f"{source}; SSH and JupyterLab open to {cidr}")
+            key_file, instance = dev.start(image, cidr)
             address = instance.get("PublicDnsName") or instance.get("PublicIpAddress")
             if not address and not request.ssh_host:
                 raise XalError(f"instance {instance['InstanceId']} has no public address (subnet without public IPs?)")
             host = request.ssh_host or address
-            _status(f"instance {instance['InstanceId']} running ({address or 'no public address'})")
-            out().print(" ".join(ssh_argv(key_file, request.ssh_user, host, request.ssh_port)), highlight=False)
+            observer.status(f"instance {instance['InstanceId']} running ({address or 'no public address'})")
+            observer.login(ssh_argv(key_file, request.ssh_user, host, request.ssh_port))
             if request.install_dependencies:
-                ssh_ready(key_file, request.ssh_user, host, request.ssh_port, request.ssh_timeout)
+                (ssh_ready or wait_for_ssh)(key_file, request.ssh_user, host, request.ssh_port, request.ssh_timeout)
                 try:
                     (install or _default_install(settings, request))(key_file, host, request.ssh_port)
-                    out().print(f"Jupyter: http://{host}:{JUPYTER_PORT}/lab", highlight=False)
+                    observer.jupyter(f"http://{host}:{JUPYTER_PORT}/lab")
                 except XalError as exc:
                     install_error = exc
-                    _status(f"error: {exc}\nthe instance stays up for debugging")
-            _status("press Ctrl-C to terminate the instance and remove its key pair and security group")
+                    observer.status(f"error: {exc}\nthe instance stays up for debugging")
+            observer.status("press Ctrl-C to terminate the instance and remove its key pair and security group")
             try:
-                wait()
+                (wait or wait_for_interrupt)()
             except KeyboardInterrupt:
-                _status("Ctrl-C: cleaning up")
+                observer.status("Ctrl-C: cleaning up")
     finally:
         with _uninterruptible():
-            errors = dev.cleanup()
-        for message in errors:
-            _status(f"cleanup failed: {message}")
-    if errors:
-        raise XalError("cleanup incomplete, delete by hand: " + "; ".join(errors))
+            failures = dev.cleanup()
+        for failure in failures:
+            observer.status(f"cleanup failed: {failure}")
+    if failures:
+        raise XalError("cleanup incomplete, delete by hand: " + "; ".join(map(str, failures)))
     if install_error is not None:
         raise install_error
 

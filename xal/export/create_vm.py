@@ -2,9 +2,11 @@
 
 create-vm: build the AMI (Packer) -> start region copies (they run in AWS while we export) ->
 export the VM images -> wait for the copies -> make every AMI of the asset public (optional; after
-the copies, so the copies are public too) -> one manifest with everything. On failure the assets
-that exist so far are listed with the commands that remove them; nothing is deleted silently
-(an AMI that built fine is worth keeping for a resumed run: ``xal export`` continues).
+the copies, so the copies are public too) -> one manifest with everything. On failure the
+observer gets the asset's inventory (the same search as ``xal show-aws-assets``: it finds what
+Packer or an earlier run created too) and the error goes on; nothing is deleted silently (an AMI
+that built fine is worth keeping for a resumed run: ``xal export`` continues; ``xal cleanup``
+removes the rest).
 
 export-vm: an AMI from a running (development) instance, then the same export.
 """
@@ -16,16 +18,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from xal import naming
-from xal.aws.errors import is_error
+from xal.assets.inventory import Inventory, Query, find_assets
+from xal.aws.errors import describe_error, is_error
 from xal.aws.ledger import AMI, CREATED, Ledger
 from xal.aws.session import AwsSessionFactory
 from xal.aws.tags import tags_of
 from xal.config import Settings
 from xal.errors import NotFoundError, UsageError, XalError
-from xal.export import preflight as pf
-from xal.export.assets import list_assets, print_cleanup_report
 from xal.export.pipeline import ExportRequest, ExportResult, export_images
 from xal.export.publish import make_ami_public, start_copies, wait_available
 from xal.export.tasks import PollPolicy
@@ -55,19 +57,29 @@ class ExportVmRequest:
     ami_wait: PollPolicy = AMI_WAIT
 
 
+class Observer(Protocol):
+    def left_behind(self, inventory: Inventory) -> None:
+        """The run failed or was interrupted; ``inventory`` is what exists of the asset now (all kept)."""
+
+
+class _Quiet:
+    def left_behind(self, inventory: Inventory) -> None:
+        pass
+
+
 @contextmanager
 def _report_on_failure(
-    factory: AwsSessionFactory, settings: Settings, regions: list[str], bucket: str | None
+    factory: AwsSessionFactory, asset_id: str, regions: list[str], bucket: str | None, observer: Observer
 ) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        if bucket is None:
-            try:
-                bucket = pf.resolve_target(factory).bucket
-            except Exception:  # the report is best effort; the original error matters
-                bucket = None
-        print_cleanup_report(list_assets(factory, settings.asset_id, regions, bucket), settings.asset_id)
+        try:  # without --bucket, find_assets looks the VM bucket up in the bucket stack itself
+            inventory = find_assets(factory, Query(pattern=asset_id, regions=tuple(regions), bucket=bucket))
+        except Exception as exc:  # the report is best effort; the original error matters
+            log.warning("could not list what the run left behind: %s", describe_error(exc))
+        else:
+            observer.left_behind(inventory)
         raise
 
 
@@ -82,12 +94,13 @@ def create_vm(
     request: CreateVmRequest,
     builder: Builder | None = None,
     factory: AwsSessionFactory | None = None,
+    observer: Observer | None = None,
 ) -> BuildManifest:
     factory = factory or AwsSessionFactory(settings)
     asset, region = settings.asset_id, settings.region
     path = request.build.manifest_path or request.export.manifest_path or default_manifest_path(asset, "ami")
     copy_regions = [r for r in dict.fromkeys(request.copy_regions) if r != region]
-    with _report_on_failure(factory, settings, [region, *copy_regions], request.export.bucket):
+    with _report_on_failure(factory, asset, [region, *copy_regions], request.export.bucket, observer or _Quiet()):
         manifest = (builder or _default_builder)(settings, replace(request.build, manifest_path=path))
         ami = manifest.amis.get(region)
         if ami is None:
@@ -163,13 +176,18 @@ def image_from_instance(
     return ami
 
 
-def export_vm(settings: Settings, request: ExportVmRequest, factory: AwsSessionFactory | None = None) -> ExportResult:
+def export_vm(
+    settings: Settings,
+    request: ExportVmRequest,
+    factory: AwsSessionFactory | None = None,
+    observer: Observer | None = None,
+) -> ExportResult:
     if bool(request.instance_id) == bool(request.stack_name):
         raise UsageError("give exactly one of --instance-id and --stack-name")
     factory = factory or AwsSessionFactory(settings)
     asset, region = settings.asset_id, settings.region
     path = request.export.manifest_path or default_manifest_path(asset, "ami")
-    with _report_on_failure(factory, settings, [region], request.export.bucket):
+    with _report_on_failure(factory, asset, [region], request.export.bucket, observer or _Quiet()):
         instance = request.instance_id or instance_of_stack(factory, request.stack_name)  # type: ignore[arg-type]
         ami = image_from_instance(factory, asset, instance, request.no_reboot, request.ami_wait)
         if not path.is_file():
