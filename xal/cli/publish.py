@@ -139,8 +139,8 @@ def start_release_build(
     GitHub token comes from Secrets Manager, never from this command. A failed, stopped or
     timed-out build exits non-zero with the failed phase and a link to its log.
     """
+    from xal.cli.progress import CodeBuildProgress, notice
     from xal.release.flows import start_release_build as run
-    from xal.release.progress import BuildProgress
 
     settings = o.build_settings(
         config,
@@ -152,8 +152,8 @@ def start_release_build(
         json=json,
     )
     options = _build_options(make_ami_public, ami_region, project, poll_interval, timeout)
-    with BuildProgress() as progress:
-        build = run(settings, upload_url, branch, options, on_update=progress.update)
+    with CodeBuildProgress() as progress:
+        build = run(settings, upload_url, branch, options, on_update=progress.update, notify=notice)
     _print_build(build, settings.region, settings.json)
 
 
@@ -242,9 +242,8 @@ def start_test_release_build(
     """Create a draft GitHub release, then run the release build for it with the AMI kept private.
     Token: GH_TOKEN or GITHUB_TOKEN.
     """
-    from xal.console import err
+    from xal.cli.progress import CodeBuildProgress, notice
     from xal.release.flows import start_test_release_build as run
-    from xal.release.progress import BuildProgress
 
     settings = o.build_settings(
         config,
@@ -255,7 +254,7 @@ def start_test_release_build(
         json=json,
     )
     options = _build_options(False, ami_region, project, poll_interval, timeout)
-    with BuildProgress("test release build") as progress:
+    with CodeBuildProgress("test release build") as progress:
         result = run(
             settings,
             branch,
@@ -264,7 +263,7 @@ def start_test_release_build(
             options,
             asset_id=asset_id,
             tag=tag,
-            notify=lambda line: err().print(line, markup=False, highlight=False),
+            notify=notice,
             on_update=progress.update,
         )
     _print_build(

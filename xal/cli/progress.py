@@ -1,4 +1,8 @@
-"""Progress of a CodeBuild build on stderr: a live status line on a terminal, else one line per phase."""
+"""Live progress displays on stderr for the library's long-running work (``--json`` on stdout stays parseable).
+
+Each class implements the observer a library function reports to; on a terminal it shows a live
+line or bars, otherwise plain lines, so CI logs stay readable.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +20,16 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
-class BuildProgress:
+class CodeBuildProgress:
+    """A CodeBuild build: a live status line on a terminal, else one line per phase."""
+
     def __init__(self, label: str = "release build") -> None:
         self.label = label
         self._status: Any = None
         self._last: tuple[str, str] | None = None
         self._started = time.monotonic()
 
-    def __enter__(self) -> BuildProgress:
+    def __enter__(self) -> CodeBuildProgress:
         if err().is_terminal:
             self._status = err().status(f"{self.label}: starting")
             self._status.start()
@@ -43,3 +49,8 @@ class BuildProgress:
             return
         self._last = (phase, status)
         err().print(f"{text} after {_duration(time.monotonic() - self._started)}", markup=False, highlight=False)
+
+
+def notice(line: str) -> None:
+    """A plain line on stderr (no rich markup, so names and URLs are shown as they are)."""
+    err().print(line, markup=False, highlight=False)
