@@ -19,6 +19,7 @@ from xal.aws.tags import tags_of
 from xal.config import Settings
 from xal.errors import XalError
 from xal.image.ami import AmiBuildRequest, Communicator, build_ami
+from xal.image.build_log import PackerObserver
 from xal.image.playbook_vars import playbook_vars
 from xal.local.images import prepare_local_images, require_tools
 from xal.local.moto_server import moto_server
@@ -59,7 +60,10 @@ def rehearse(
     quick: bool = False,
     export: bool = True,
     packer: PackerBinary | None = None,
+    *,
+    build_observer: PackerObserver | None = None,
 ) -> BuildManifest:
+    """Build (and by default export) the AMI offline; ``build_observer`` is told the Packer build's progress."""
     require_tools("docker", "mmdebstrap", "packer", "ssh-keygen")
     work = state_dir() / "rehearsal"
     images = prepare_local_images(settings, work / "images")
@@ -87,6 +91,7 @@ def rehearse(
                 source_ami_name_filter=REHEARSAL_AMI_FILTER,
                 communicator=Communicator(target.user, target.host, target.port, key_name, target.key),
                 ansible_vars=ansible_vars,
+                observer=build_observer,
             )
             manifest = build_ami(local, request, packer)
         verify_amis(factory, manifest)

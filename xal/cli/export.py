@@ -256,6 +256,7 @@ def create_vm(
     """Build the AMI, export the VM images, optionally copy the AMI to other regions and make it
     public; one build manifest at the end. On failure, lists what was created and how to delete it.
     """
+    from xal.cli.progress import PackerBuildProgress
     from xal.export.create_vm import CreateVmRequest
     from xal.export.create_vm import create_vm as run
     from xal.image.ami import AmiBuildRequest, Communicator
@@ -293,6 +294,7 @@ def create_vm(
             ssh_username, ssh_host, ssh_port, ssh_keypair_name, ssh_private_key_file
         ),
         ansible_vars=build_vars(settings, playbook_vars_file, interactive=True),
+        observer=PackerBuildProgress(),
     )
     result = run(
         settings,

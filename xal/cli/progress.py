@@ -54,3 +54,34 @@ class CodeBuildProgress:
 def notice(line: str) -> None:
     """A plain line on stderr (no rich markup, so names and URLs are shown as they are)."""
     err().print(line, markup=False, highlight=False)
+
+
+class PackerBuildProgress:
+    """A Packer build: one updating line (step or Ansible task) on a terminal, a line per step otherwise."""
+
+    def __init__(self) -> None:
+        self._status: Any = None
+
+    def __enter__(self) -> PackerBuildProgress:
+        if err().is_terminal:
+            self._status = err().status("starting Packer")
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def step(self, line: str, elapsed: float) -> None:
+        self._show(line, elapsed, new_line=True)
+
+    def task(self, line: str, elapsed: float) -> None:
+        self._show(line, elapsed, new_line=False)
+
+    def _show(self, line: str, elapsed: float, new_line: bool) -> None:
+        text = f"[{elapsed:6.1f}s] {line}"
+        if self._status is not None:
+            self._status.update(text)
+        elif new_line:
+            err().print(text, markup=False, highlight=False)

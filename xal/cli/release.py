@@ -125,6 +125,7 @@ def build_ami(
     XAL_JUPYTER_PASSWORD (default 'ailab'); both reach Ansible only as hashes and both must be
     changed by the user at first login.
     """
+    from xal.cli.progress import PackerBuildProgress
     from xal.image.ami import AmiBuildRequest, Communicator
     from xal.image.ami import build_ami as run
     from xal.image.playbook_vars import build_vars
@@ -150,6 +151,7 @@ def build_ami(
             ssh_username, ssh_host, ssh_port, ssh_keypair_name, ssh_private_key_file
         ),
         ansible_vars=build_vars(settings, playbook_vars_file, interactive=True),
+        observer=PackerBuildProgress(),
     )
     _print_manifest(run(settings, request), settings.json)
 
@@ -188,6 +190,7 @@ def build_docker(
     manifest: ManifestOut = None,
 ) -> None:
     """Build the AI-Lab Docker image with the same playbook; JupyterLab on port 49494."""
+    from xal.cli.progress import PackerBuildProgress
     from xal.image.docker import DockerBuildRequest, RegistryCredentials
     from xal.image.docker import build_docker as run
     from xal.image.playbook_vars import build_vars
@@ -208,6 +211,7 @@ def build_docker(
         on_error=on_error,
         debug=debug,
         manifest_path=manifest,
+        observer=PackerBuildProgress(),
     )
     _print_manifest(run(settings, request), settings.json)
 
@@ -234,11 +238,13 @@ def rehearse(
     """Rehearse the AMI build and its VM export offline: real Packer + Ansible against an embedded AWS
     emulator (moto) and a local sshd container standing in for the EC2 instance. Nothing reaches AWS.
     """
+    from xal.cli.progress import PackerBuildProgress
     from xal.rehearsal import rehearse as run
 
     settings = o.build_settings(None, asset_id=asset_id, log_level=log_level, json=json)
     regions = tuple(copy_region or ("us-east-1",))
-    _print_manifest(run(settings, ami_regions=regions, quick=quick, export=export), settings.json)
+    manifest = run(settings, ami_regions=regions, quick=quick, export=export, build_observer=PackerBuildProgress())
+    _print_manifest(manifest, settings.json)
 
 
 def register(app: typer.Typer) -> None:

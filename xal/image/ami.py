@@ -12,6 +12,7 @@ from xal import naming
 from xal.aws.ledger import CREATED, ENDED, PACKER_BUILD, Ledger
 from xal.config import Settings
 from xal.errors import UsageError, XalError
+from xal.image.build_log import PackerObserver
 from xal.image.packer_build import run_packer_build
 from xal.manifest import BuildManifest, GitInfo
 from xal.netcheck import is_loopback_host
@@ -51,6 +52,9 @@ class AmiBuildRequest:
     on_error: str = "cleanup"
     debug: bool = False
     manifest_path: Path | None = None
+    # how the build is shown while it runs; a request carries it so callers that pass the request
+    # on (create-vm) show the build the way their caller chose
+    observer: PackerObserver | None = field(default=None, compare=False, repr=False)
 
 
 def check_target_safety(settings: Settings, communicator: Communicator) -> None:
@@ -118,6 +122,7 @@ def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary
             packer=packer,
             on_error=request.on_error,
             debug=request.debug,
+            observer=request.observer,
         )
     finally:  # Packer has exited and run its own cleanup; only a killed xal leaves the intent open
         ledger.record(PACKER_BUILD, settings.region, name=variables["ami_name"], phase=ENDED, build=build_id)

@@ -12,6 +12,7 @@ from typing import Any
 from xal.config import Settings
 from xal.errors import UsageError, XalError
 from xal.image.ami import default_manifest_path
+from xal.image.build_log import PackerObserver
 from xal.image.packer_build import run_packer_build
 from xal.manifest import BuildManifest, GitInfo
 from xal.packer.binary import PackerBinary
@@ -42,6 +43,7 @@ class DockerBuildRequest:
     on_error: str = "cleanup"
     debug: bool = False
     manifest_path: Path | None = None
+    observer: PackerObserver | None = field(default=None, compare=False, repr=False)  # see AmiBuildRequest
 
 
 def image_changes() -> list[str]:
@@ -114,6 +116,7 @@ def build_docker(settings: Settings, request: DockerBuildRequest, packer: Packer
         packer=packer or PackerBinary(),
         on_error=request.on_error,
         debug=request.debug,
+        observer=request.observer,
     )
     reference = f"{request.repository}:{tags[0]}"
     manifest = BuildManifest(
