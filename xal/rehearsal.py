@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xal import naming
 from xal.aws.ledger import KEY_PAIR, Ledger
@@ -28,6 +28,9 @@ from xal.local.sshd_target import generate_key, sshd_target
 from xal.manifest import BuildManifest
 from xal.packer.binary import PackerBinary
 from xal.paths import state_dir
+
+if TYPE_CHECKING:
+    from xal.export.pipeline import ExportObserver
 
 # moto ships Canonical-owned Ubuntu AMIs (not 22.04), so the filter search path is exercised too
 REHEARSAL_AMI_FILTER = "ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*"
@@ -62,8 +65,9 @@ def rehearse(
     packer: PackerBinary | None = None,
     *,
     build_observer: PackerObserver | None = None,
+    export_observer: ExportObserver | None = None,
 ) -> BuildManifest:
-    """Build (and by default export) the AMI offline; ``build_observer`` is told the Packer build's progress."""
+    """Build (and by default export) the AMI offline; the observers are told the progress of each."""
     require_tools("docker", "mmdebstrap", "packer", "ssh-keygen")
     work = state_dir() / "rehearsal"
     images = prepare_local_images(settings, work / "images")
@@ -96,12 +100,12 @@ def rehearse(
             manifest = build_ami(local, request, packer)
         verify_amis(factory, manifest)
         if export:
-            manifest = rehearse_export(local)
+            manifest = rehearse_export(local, export_observer)
         manifest.extra["rehearsal"] = {"endpoint": endpoint, "ssh_target": target.container}
     return manifest
 
 
-def rehearse_export(settings: Settings) -> BuildManifest:
+def rehearse_export(settings: Settings, observer: ExportObserver | None = None) -> BuildManifest:
     """Export the rehearsed AMI to VHD and VMDK through the real export pipeline.
 
     moto has no ExportImage; the fake from :mod:`xal.local.moto_export` runs the tasks for a few
@@ -116,7 +120,7 @@ def rehearse_export(settings: Settings) -> BuildManifest:
     assert settings.aws_endpoint_url is not None
     with moto_export(ExportFakeConfig(duration=REHEARSAL_EXPORT_SECONDS)):
         seed_bucket_stack(settings.aws_endpoint_url, settings.region)
-        export_images(settings, ExportRequest(poll=PollPolicy(initial=0.5, maximum=2.0)))
+        export_images(settings, ExportRequest(poll=PollPolicy(initial=0.5, maximum=2.0), observer=observer))
     return BuildManifest.load(default_manifest_path(settings.asset_id, "ami"))
 
 

@@ -58,7 +58,7 @@ def env(moto_endpoint: str, fake: MotoExportFake, tmp_path: Path, monkeypatch: p
 
 
 def request(**kw: Any) -> ExportRequest:
-    return ExportRequest(**{"poll": FAST, "part_size": 5 * MIB, "show_progress": False, **kw})
+    return ExportRequest(**{"poll": FAST, "part_size": 5 * MIB, **kw})
 
 
 def keys(env: dict[str, Any]) -> list[str]:

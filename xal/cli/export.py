@@ -104,6 +104,7 @@ def _export_request(
     ami_ids: tuple[str, ...] = (),
     asset_ids: tuple[str, ...] = (),
 ) -> ExportRequest:
+    from xal.cli.progress import ExportProgress
     from xal.errors import UsageError
     from xal.export.pipeline import ExportRequest
     from xal.export.tasks import PollPolicy
@@ -125,6 +126,7 @@ def _export_request(
         poll=PollPolicy(initial=poll_interval, maximum=poll_max_interval, timeout=timeout),
         part_size=part_size_mib * 1024 * 1024,
         manifest_path=manifest,
+        observer=ExportProgress(),
     )
 
 

@@ -238,12 +238,19 @@ def rehearse(
     """Rehearse the AMI build and its VM export offline: real Packer + Ansible against an embedded AWS
     emulator (moto) and a local sshd container standing in for the EC2 instance. Nothing reaches AWS.
     """
-    from xal.cli.progress import PackerBuildProgress
+    from xal.cli.progress import ExportProgress, PackerBuildProgress
     from xal.rehearsal import rehearse as run
 
     settings = o.build_settings(None, asset_id=asset_id, log_level=log_level, json=json)
     regions = tuple(copy_region or ("us-east-1",))
-    manifest = run(settings, ami_regions=regions, quick=quick, export=export, build_observer=PackerBuildProgress())
+    manifest = run(
+        settings,
+        ami_regions=regions,
+        quick=quick,
+        export=export,
+        build_observer=PackerBuildProgress(),
+        export_observer=ExportProgress(),
+    )
     _print_manifest(manifest, settings.json)
 
 

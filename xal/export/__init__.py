@@ -4,5 +4,5 @@ Modules: ``preflight`` (checks before anything starts), ``tasks`` (ExportImage t
 start, batched describe, backoff), ``scheduler`` (concurrency within AWS's limits), ``rename``
 (server-side multipart copy to the release name, SHA-256), ``pipeline`` (``xal export``),
 ``publish`` (make-ami-public, region copies), ``create_vm`` (``xal create-vm``/``export-vm``),
-``assets`` (what a failed run left behind), ``progress`` (rich progress bars).
+``assets`` (what a failed run left behind). Their progress is shown by the CLI (``xal.cli.progress``).
 """
