@@ -21,7 +21,7 @@ from xal.errors import XalError
 from xal.image.ami import AmiBuildRequest, Communicator, build_ami
 from xal.image.build_log import PackerObserver
 from xal.image.playbook_vars import playbook_vars
-from xal.local.images import prepare_local_images, require_tools
+from xal.local.images import Activity, log_activity, prepare_local_images, require_tools
 from xal.local.moto_server import moto_server
 from xal.local.slc_repo import serve_stand_in_repo
 from xal.local.sshd_target import generate_key, sshd_target
@@ -66,11 +66,13 @@ def rehearse(
     *,
     build_observer: PackerObserver | None = None,
     export_observer: ExportObserver | None = None,
+    activity: Activity = log_activity,
 ) -> BuildManifest:
-    """Build (and by default export) the AMI offline; the observers are told the progress of each."""
+    """Build (and by default export) the AMI offline; the observers are told the progress of each,
+    ``activity`` shows the local image bootstrap."""
     require_tools("docker", "mmdebstrap", "packer", "ssh-keygen")
     work = state_dir() / "rehearsal"
-    images = prepare_local_images(settings, work / "images")
+    images = prepare_local_images(settings, work / "images", activity)
     with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="xal-rehearsal-") as tmp:
         local = replace(settings, aws_endpoint_url=endpoint)
         factory = AwsSessionFactory(local)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
@@ -51,6 +52,11 @@ class CodeBuildProgress:
             return
         self._last = (phase, status)
         err().print(f"{text} after {_duration(time.monotonic() - self._started)}", markup=False, highlight=False)
+
+
+def activity(text: str) -> AbstractContextManager[object]:
+    """A spinner with ``text`` on stderr while the work inside the context runs."""
+    return err().status(text)
 
 
 def notice(line: str) -> None:

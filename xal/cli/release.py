@@ -238,7 +238,7 @@ def rehearse(
     """Rehearse the AMI build and its VM export offline: real Packer + Ansible against an embedded AWS
     emulator (moto) and a local sshd container standing in for the EC2 instance. Nothing reaches AWS.
     """
-    from xal.cli.progress import ExportProgress, PackerBuildProgress
+    from xal.cli.progress import ExportProgress, PackerBuildProgress, activity
     from xal.rehearsal import rehearse as run
 
     settings = o.build_settings(None, asset_id=asset_id, log_level=log_level, json=json)
@@ -250,6 +250,7 @@ def rehearse(
         export=export,
         build_observer=PackerBuildProgress(),
         export_observer=ExportProgress(),
+        activity=activity,
     )
     _print_manifest(manifest, settings.json)
 
