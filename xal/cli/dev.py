@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from xal.cli import options as o
+
+if TYPE_CHECKING:
+    from xal.config import Settings
 
 PANEL = "Development"
 HOST_PANEL = "Target host"
@@ -51,11 +55,13 @@ def install_dependencies(
     Runs the configuration play only (not the image finish, which would expire the password and
     remove the login key). The Jupyter password hash comes from XAL_JUPYTER_PASSWORD if set.
     """
+    from xal.cli.progress import PlaybookProgress
     from xal.dev.playbooks import install_dependencies as run
     from xal.image.playbook_vars import load_vars_file
 
     settings = o.build_settings(None, log_level=log_level)
-    run(settings, _target(host, ssh_private_key, port, user), load_vars_file(playbook_vars_file))  # type: ignore[arg-type]
+    target = _target(host, ssh_private_key, port, user)
+    run(settings, target, load_vars_file(playbook_vars_file), observer=PlaybookProgress())  # type: ignore[arg-type]
     typer.echo(f"Jupyter: http://{host}:49494/lab")
 
 
@@ -73,12 +79,14 @@ def reset_password(
     only the hash reaches Ansible. It is expired, so it must be changed at the next login, and
     SSH password login is enabled.
     """
+    from xal.cli.progress import PlaybookProgress
     from xal.dev.playbooks import reset_password as run
     from xal.image.playbook_vars import load_vars_file
 
     o.build_settings(None, log_level=log_level)
     target = _target(host, ssh_private_key, port, user)
-    run(target, interactive=True, extra_vars=load_vars_file(playbook_vars_file))  # type: ignore[arg-type]
+    extra_vars = load_vars_file(playbook_vars_file)
+    run(target, interactive=True, extra_vars=extra_vars, observer=PlaybookProgress())  # type: ignore[arg-type]
     typer.echo(f"password of {user}@{host} reset; it must be changed at the next login")
 
 
@@ -136,7 +144,24 @@ def setup_ec2(
         install_dependencies=install,
         ansible_vars=load_vars_file(playbook_vars_file),
     )
-    run(settings, request)
+    run(settings, request, install=_install_with_progress(settings, request.ssh_user, request.ansible_vars))
+
+
+def _install_with_progress(
+    settings: Settings, user: str, ansible_vars: dict[str, Any]
+) -> Callable[[Path, str, int], None]:
+    """setup-ec2's install step: install-dependencies on the new instance, with the live task display."""
+
+    def install(key_file: Path, host: str, port: int) -> None:
+        from xal.ansible.runner import AnsibleTarget
+        from xal.cli.progress import PlaybookProgress
+        from xal.dev.playbooks import install_dependencies
+
+        install_dependencies(
+            settings, AnsibleTarget(host, key_file, port, user), ansible_vars, observer=PlaybookProgress()
+        )
+
+    return install
 
 
 def register(app: typer.Typer) -> None:

@@ -10,10 +10,13 @@ import threading
 import time
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xal.console import err
 from xal.export.scheduler import JobRun, Phase
+
+if TYPE_CHECKING:
+    from xal.ansible.runner import PlaybookState
 
 
 def _duration(seconds: float) -> str:
@@ -145,3 +148,47 @@ class ExportProgress:
                 self._bars[key] = self._progress.add_task(run.job.label, total=100, status="")
             done = 100 if run.phase in (Phase.DONE, Phase.FINISHING) else (run.progress or 0)
             self._progress.update(self._bars[key], completed=done, status=status)
+
+
+class PlaybookProgress:
+    """An Ansible playbook run: one live line (task, counts) on a terminal, a line per task otherwise."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        self._task_id: Any = None
+
+    def started(self, state: PlaybookState) -> None:
+        if err().is_terminal:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TextColumn("[green]ok={task.fields[ok]}[/] [yellow]changed={task.fields[changed]}[/]"),
+                TextColumn("[red]failed={task.fields[failed]}[/] [dim]skipped={task.fields[skipped]}[/]"),
+                TimeElapsedColumn(),
+                console=err(),
+                transient=True,
+            )
+            self._progress.start()
+            self._task_id = self._progress.add_task(state.title, total=None, **state.counts)
+        else:
+            err().print(f"{state.title}: starting", markup=False, highlight=False)
+
+    def task_started(self, state: PlaybookState) -> None:
+        if self._progress is None:
+            err().print(f"[{state.elapsed:6.1f}s] {state.task_text}", markup=False, highlight=False)
+
+    def updated(self, state: PlaybookState) -> None:
+        if self._progress is not None:
+            from rich.markup import escape
+
+            description = escape(f"{state.title} [{state.tasks}] {state.task_text}")
+            self._progress.update(self._task_id, description=description, **state.counts)
+
+    def finished(self, state: PlaybookState) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        summary = " ".join(f"{k}={v}" for k, v in state.counts.items())
+        err().print(f"{state.title}: {summary} ({state.elapsed:.1f} s)", markup=False, highlight=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xal.ansible.runner import AnsibleTarget, PlaybookResult, PlaybookRunner
+from xal.ansible.runner import AnsibleTarget, PlaybookObserver, PlaybookResult, PlaybookRunner
 from xal.config import Settings
 from xal.image.playbook_vars import default_os_password_hash, playbook_vars
 
@@ -20,15 +20,16 @@ def install_dependencies(
     target: AnsibleTarget,
     extra_vars: dict[str, Any] | None = None,
     runner: PlaybookRunner | None = None,
+    observer: PlaybookObserver | None = None,
 ) -> PlaybookResult:
-    """Install the AI-Lab (EC2 variant, configuration play) on ``target``."""
+    """Install the AI-Lab (EC2 variant, configuration play) on ``target``; ``observer`` sees the tasks."""
     values = {
         **(extra_vars or {}),
         **playbook_vars(settings, interactive=False, os_password=False),
         "ai_lab_target": "ec2",
     }
     return (runner or PlaybookRunner()).run(
-        INSTALL_PLAYBOOK, target, values, cmdline=INSTALL_CMDLINE, title="install-dependencies"
+        INSTALL_PLAYBOOK, target, values, cmdline=INSTALL_CMDLINE, title="install-dependencies", observer=observer
     )
 
 
@@ -37,6 +38,7 @@ def reset_password(
     interactive: bool,
     extra_vars: dict[str, Any] | None = None,
     runner: PlaybookRunner | None = None,
+    observer: PlaybookObserver | None = None,
 ) -> PlaybookResult:
     """Set the login user's password (hashed here), expire it and enable SSH password login."""
     values = {
@@ -44,4 +46,4 @@ def reset_password(
         "ai_lab_os_user": target.user,
         "ai_lab_os_password_hash": default_os_password_hash(interactive),
     }
-    return (runner or PlaybookRunner()).run(RESET_PLAYBOOK, target, values, title="reset-password")
+    return (runner or PlaybookRunner()).run(RESET_PLAYBOOK, target, values, title="reset-password", observer=observer)
