@@ -61,6 +61,14 @@ def _options(yes: bool, replace_failed: bool, timeout_minutes: float) -> Any:
     return DeployOptions(yes=yes, replace_failed=replace_failed, timeout_minutes=timeout_minutes)
 
 
+def _talk() -> dict[str, Any]:
+    """The deploy flow's observer and asker: the change set on stderr, the confirmation on the terminal."""
+    from xal.cli.changeset_display import ChangeSetDisplay
+    from xal.cli.prompts import confirm_on_terminal
+
+    return {"observer": ChangeSetDisplay(), "ask": confirm_on_terminal}
+
+
 def _print_result(result: Any, as_json: bool) -> None:
     if as_json:
         typer.echo(jsonlib.dumps(result.to_dict(), indent=2))
@@ -104,7 +112,8 @@ def deploy_waf(
     settings = o.build_settings(
         config, aws_profile=aws_profile, aws_endpoint_url=aws_endpoint_url, log_level=log_level, json=json
     )
-    _print_result(run(settings, allowed_ip, _options(yes, replace_failed, timeout_minutes)), settings.json)
+    result = run(settings, allowed_ip, _options(yes, replace_failed, timeout_minutes), **_talk())
+    _print_result(result, settings.json)
 
 
 def deploy_bucket(
@@ -131,7 +140,7 @@ def deploy_bucket(
         log_level=log_level,
         json=json,
     )
-    _print_result(run(settings, _options(yes, replace_failed, timeout_minutes)), settings.json)
+    _print_result(run(settings, _options(yes, replace_failed, timeout_minutes), **_talk()), settings.json)
 
 
 def _deploy_codebuild(kind: str, settings: Any, secrets_and_repo: tuple[str, str, str], options: Any) -> None:
@@ -145,6 +154,7 @@ def _deploy_codebuild(kind: str, settings: Any, secrets_and_repo: tuple[str, str
         github_token_secret=github_token_secret,
         registry_secret=registry_secret,
         repository_url=repository_url,
+        **_talk(),
     )
     _print_result(result, settings.json)
 
