@@ -89,7 +89,7 @@ def rehearse(
                 **CONTAINER_VARS,
                 **(QUICK_VARS if quick else {}),
                 **slc_vars,
-                **playbook_vars(local, interactive=False, os_password=False),
+                **playbook_vars(local, os_password=False),
                 "ai_lab_os_password_hash": _rehearsal_hash(),
             }
             request = AmiBuildRequest(

@@ -152,7 +152,7 @@ def test_reset_password_hands_over_only_a_hash(
 ) -> None:
     monkeypatch.setenv("XAL_DEFAULT_PASSWORD", "Clear-Text-99")
     fake = FakeRun([])
-    reset_password(target, interactive=False, extra_vars={"ai_lab_os_user": "ignored"}, runner=runner(tmp_path, fake))
+    reset_password(target, extra_vars={"ai_lab_os_user": "ignored"}, runner=runner(tmp_path, fake))
     values = json.loads(fake.files["env/extravars"][0])
     assert values["ai_lab_os_user"] == "admin"
     assert sha512_crypt.verify("Clear-Text-99", values["ai_lab_os_password_hash"])
@@ -162,7 +162,7 @@ def test_reset_password_hands_over_only_a_hash(
 
 def test_reset_password_without_password_is_a_usage_error(tmp_path: Path, target: AnsibleTarget) -> None:
     with pytest.raises(XalError, match="XAL_DEFAULT_PASSWORD"):
-        reset_password(target, interactive=False, runner=runner(tmp_path, FakeRun([])))
+        reset_password(target, runner=runner(tmp_path, FakeRun([])))
 
 
 def test_install_dependencies_runs_the_configuration_only(tmp_path: Path, target: AnsibleTarget) -> None:

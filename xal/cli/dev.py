@@ -80,13 +80,14 @@ def reset_password(
     SSH password login is enabled.
     """
     from xal.cli.progress import PlaybookProgress
+    from xal.cli.prompts import secret_asker
     from xal.dev.playbooks import reset_password as run
     from xal.image.playbook_vars import load_vars_file
 
     o.build_settings(None, log_level=log_level)
     target = _target(host, ssh_private_key, port, user)
     extra_vars = load_vars_file(playbook_vars_file)
-    run(target, interactive=True, extra_vars=extra_vars, observer=PlaybookProgress())  # type: ignore[arg-type]
+    run(target, secret_asker(), extra_vars=extra_vars, observer=PlaybookProgress())  # type: ignore[arg-type]
     typer.echo(f"password of {user}@{host} reset; it must be changed at the next login")
 
 

@@ -259,6 +259,7 @@ def create_vm(
     public; one build manifest at the end. On failure, lists what was created and how to delete it.
     """
     from xal.cli.progress import PackerBuildProgress
+    from xal.cli.prompts import secret_asker
     from xal.export.create_vm import CreateVmRequest
     from xal.export.create_vm import create_vm as run
     from xal.image.ami import AmiBuildRequest, Communicator
@@ -295,7 +296,7 @@ def create_vm(
         communicator=Communicator.from_options(
             ssh_username, ssh_host, ssh_port, ssh_keypair_name, ssh_private_key_file
         ),
-        ansible_vars=build_vars(settings, playbook_vars_file, interactive=True),
+        ansible_vars=build_vars(settings, playbook_vars_file, ask_secret=secret_asker()),
         observer=PackerBuildProgress(),
     )
     result = run(

@@ -8,8 +8,12 @@ environment variable instead.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from xal.secrets import AskSecret
 
 
 def confirm_on_terminal(question: str) -> bool:
@@ -19,3 +23,13 @@ def confirm_on_terminal(question: str) -> bool:
 
         return no_one_to_ask(question)
     return typer.confirm(question, default=False, err=True)
+
+
+def secret_asker() -> AskSecret | None:
+    """A hidden prompt for secrets the environment does not give, if there is a terminal to ask on."""
+    return _ask_secret if sys.stdin.isatty() else None
+
+
+def _ask_secret(prompt: str) -> str:
+    """Asked twice: the only secret xal prompts for is a new password, and a typo would lock the user out."""
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))

@@ -126,6 +126,7 @@ def build_ami(
     changed by the user at first login.
     """
     from xal.cli.progress import PackerBuildProgress
+    from xal.cli.prompts import secret_asker
     from xal.image.ami import AmiBuildRequest, Communicator
     from xal.image.ami import build_ami as run
     from xal.image.playbook_vars import build_vars
@@ -150,7 +151,7 @@ def build_ami(
         communicator=Communicator.from_options(
             ssh_username, ssh_host, ssh_port, ssh_keypair_name, ssh_private_key_file
         ),
-        ansible_vars=build_vars(settings, playbook_vars_file, interactive=True),
+        ansible_vars=build_vars(settings, playbook_vars_file, ask_secret=secret_asker()),
         observer=PackerBuildProgress(),
     )
     _print_manifest(run(settings, request), settings.json)
@@ -194,20 +195,16 @@ def build_docker(
     from xal.image.docker import DockerBuildRequest, RegistryCredentials
     from xal.image.docker import build_docker as run
     from xal.image.playbook_vars import build_vars
-    from xal.secrets import secret_from_env
 
     settings = o.build_settings(config, asset_id=asset_id, log_level=log_level, json=json)
-    import os
-
-    user, password = os.environ.get("DOCKER_REGISTRY_USER"), secret_from_env("DOCKER_REGISTRY_PASSWORD")
     request = DockerBuildRequest(
         repository=repository,
         tag=tag,
         base_image=base_image,
         pull=pull,
         push=push,
-        credentials=RegistryCredentials(user, password) if user and password else None,
-        ansible_vars=build_vars(settings, playbook_vars_file, interactive=False, os_password=False),
+        credentials=RegistryCredentials.from_env(),
+        ansible_vars=build_vars(settings, playbook_vars_file, os_password=False),
         on_error=on_error,
         debug=debug,
         manifest_path=manifest,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -17,18 +18,27 @@ from xal.image.packer_build import run_packer_build
 from xal.manifest import BuildManifest, GitInfo
 from xal.packer.binary import PackerBinary
 from xal.paths import project_root
-from xal.secrets import register_secret
+from xal.secrets import SecretSource, register_secret
 
 SOURCE = "xal.docker.ai_lab_image"
 JUPYTER_PORT = 49494
 NOTEBOOKS = "/home/jupyter/notebooks"
 ENTRYPOINT = ["/usr/local/bin/ai-lab-entrypoint"]
+REGISTRY_USER_ENV = "DOCKER_REGISTRY_USER"
+REGISTRY_PASSWORD = SecretSource("DOCKER_REGISTRY_PASSWORD")
 
 
 @dataclass(frozen=True)
 class RegistryCredentials:
     user: str
     password: str = field(repr=False)
+
+    @classmethod
+    def from_env(cls) -> RegistryCredentials | None:
+        """The login from DOCKER_REGISTRY_USER and DOCKER_REGISTRY_PASSWORD (registered as a secret),
+        or None unless both are set."""
+        user, password = os.environ.get(REGISTRY_USER_ENV), REGISTRY_PASSWORD.read()
+        return cls(user, password) if user and password else None
 
 
 @dataclass(frozen=True)
