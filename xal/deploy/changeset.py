@@ -2,12 +2,14 @@
 
 The flow for every permanent stack: pick CREATE or UPDATE from the stack's state, create a
 change set, show what it adds, modifies and removes, ask (unless told yes), execute, follow the
-stack events until the stack settles, and return the outputs. Showing and asking are not done
-here: a :class:`DeployObserver` is told the plan, the events and the outcome (by default they
-go to the log), and an :data:`Ask` confirms the change set (by default nobody can, so without
-``yes`` the change set is discarded with a UsageError that says to re-run with --yes). A change set without changes is
+stack events until the stack settles, and return the outputs. A change set without changes is
 "unchanged", not an error. A stack whose creation failed (ROLLBACK_COMPLETE) cannot be updated;
 it is explained with its failure events and replaced only on request (``--replace-failed``).
+
+Showing and asking are not done here: a :class:`DeployObserver` is told the plan, the events and
+the outcome (by default they go to the log), and an :data:`Ask` confirms the change set (by
+default nobody can, so without ``yes`` the change set is discarded with a UsageError that says
+to re-run with --yes).
 """
 
 from __future__ import annotations
