@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xal import defaults, naming
 from xal.aws.ledger import KEY_PAIR, Ledger
@@ -21,8 +21,9 @@ from xal.errors import XalError
 from xal.export.pipeline import ExportRequest, export_images
 from xal.export.tasks import PollPolicy
 from xal.image.ami import AmiBuildRequest, Communicator, build_ami
+from xal.image.build_log import PackerObserver
 from xal.image.playbook_vars import playbook_vars
-from xal.local.images import prepare_local_images, require_tools
+from xal.local.images import Activity, log_activity, prepare_local_images, require_tools
 from xal.local.moto_export import ExportFakeConfig, moto_export, seed_bucket_stack
 from xal.local.moto_server import moto_server
 from xal.local.slc_repo import serve_stand_in_repo
@@ -31,6 +32,9 @@ from xal.manifest import BuildManifest, default_manifest_path
 from xal.packer.binary import PackerBinary
 from xal.passwords import os_password_hash
 from xal.paths import state_dir
+
+if TYPE_CHECKING:
+    from xal.export.pipeline import ExportObserver
 
 # moto ships Canonical-owned Ubuntu AMIs (not 22.04), so the filter search path is exercised too
 REHEARSAL_AMI_FILTER = "ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*"
@@ -63,10 +67,16 @@ def rehearse(
     quick: bool = False,
     export: bool = True,
     packer: PackerBinary | None = None,
+    *,
+    build_observer: PackerObserver | None = None,
+    export_observer: ExportObserver | None = None,
+    activity: Activity = log_activity,
 ) -> BuildManifest:
+    """Build (and by default export) the AMI offline; the observers are told the progress of each,
+    ``activity`` shows the local image bootstrap."""
     require_tools("docker", "mmdebstrap", "packer", "ssh-keygen")
     work = state_dir() / "rehearsal"
-    images = prepare_local_images(settings, work / "images")
+    images = prepare_local_images(settings, work / "images", activity)
     with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="xal-rehearsal-") as tmp:
         local = replace(settings, aws_endpoint_url=endpoint)
         factory = AwsSessionFactory(local)
@@ -83,7 +93,7 @@ def rehearse(
                 **CONTAINER_VARS,
                 **(QUICK_VARS if quick else {}),
                 **slc_vars,
-                **playbook_vars(local, interactive=False, os_password=False),
+                **playbook_vars(local, os_password=False),
                 "ai_lab_os_password_hash": _rehearsal_hash(),
             }
             request = AmiBuildRequest(
@@ -91,16 +101,17 @@ def rehearse(
                 source_ami_name_filter=REHEARSAL_AMI_FILTER,
                 communicator=Communicator(target.user, target.host, target.port, key_name, target.key),
                 ansible_vars=ansible_vars,
+                observer=build_observer,
             )
             manifest = build_ami(local, request, packer)
         verify_amis(factory, manifest)
         if export:
-            manifest = rehearse_export(local)
+            manifest = rehearse_export(local, export_observer)
         manifest.extra["rehearsal"] = {"endpoint": endpoint, "ssh_target": target.container}
     return manifest
 
 
-def rehearse_export(settings: Settings) -> BuildManifest:
+def rehearse_export(settings: Settings, observer: ExportObserver | None = None) -> BuildManifest:
     """Export the rehearsed AMI to VHD and VMDK through the real export pipeline.
 
     moto has no ExportImage; the fake from :mod:`xal.local.moto_export` runs the tasks for a few
@@ -110,7 +121,7 @@ def rehearse_export(settings: Settings) -> BuildManifest:
     assert settings.aws_endpoint_url is not None
     with moto_export(ExportFakeConfig(duration=REHEARSAL_EXPORT_SECONDS)):
         seed_bucket_stack(settings.aws_endpoint_url, settings.region)
-        export_images(settings, ExportRequest(poll=PollPolicy(initial=0.5, maximum=2.0)))
+        export_images(settings, ExportRequest(poll=PollPolicy(initial=0.5, maximum=2.0), observer=observer))
     return BuildManifest.load(default_manifest_path(settings.asset_id, "ami"))
 
 

@@ -4,12 +4,18 @@ Passwords, GitHub tokens and registry passwords reach child processes only throu
 environment (never argv) and must never show up in logs, error messages or CodeBuild
 plaintext variables. Registering each secret once lets every output path mask it without
 knowing where it came from.
+
+Secrets are read here only: from the environment (:func:`secret_from_env`) or, for a
+:class:`SecretSource` with a prompt, from an injected :data:`AskSecret` - the library never
+prompts itself; the CLI passes a hidden terminal prompt when there is a terminal.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 
 MASK = "***"
 _SECRETS: set[str] = set()
@@ -29,6 +35,24 @@ def secret_from_env(*names: str) -> str | None:
         if value:
             return register_secret(value)
     return None
+
+
+AskSecret = Callable[[str], str]  # a prompt -> the secret typed (hidden), for secrets not in the environment
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """Where one secret comes from: environment variable ``env``, else an answer to ``prompt``."""
+
+    env: str
+    prompt: str | None = None  # None: only ever read from the environment
+
+    def read(self, ask: AskSecret | None = None) -> str | None:
+        """The secret, registered for masking; None when ``env`` is unset and nobody is asked."""
+        value = secret_from_env(self.env)
+        if value or ask is None or self.prompt is None:
+            return value
+        return register_secret(ask(self.prompt))
 
 
 def redact(text: str) -> str:

@@ -401,7 +401,7 @@ def test_export_records_intent_before_the_call(moto_endpoint, fake, tmp_path) ->
     seed_ami(moto_endpoint, "9.0.0")
     fake.config.duration = 0.0
     settings = Settings(aws_endpoint_url=moto_endpoint, asset_id="9.0.0")
-    export_images(settings, ExportRequest(poll=PollPolicy(initial=0.05, maximum=0.1), show_progress=False))
+    export_images(settings, ExportRequest(poll=PollPolicy(initial=0.05, maximum=0.1)))
     entries = lg.Ledger("9.0.0", moto_endpoint).entries()
     kinds = [(e.type, e.phase) for e in entries]
     assert kinds.count((lg.EXPORT_TASK, lg.INTENT)) == 2

@@ -8,10 +8,8 @@ resource types moto skips), and stacks never roll back (``fail_next_execution`` 
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,10 @@ import pytest
 
 from xal.aws.session import AwsSessionFactory
 from xal.aws.stacks import OUT_BUCKET, OUT_EXPORT_ROLE, OUT_WAF_ACL_ARN, WAF_REGION, describe_stack
+from xal.cli.changeset_display import ChangeSetDisplay
 from xal.cli.main import run_cli
 from xal.config import Settings
-from xal.deploy.changeset import DeployOptions, StackSpec, deploy_stack
+from xal.deploy.changeset import DeployOptions, DeployResult, Plan, StackSpec, deploy_stack
 from xal.deploy.stacks import deploy_bucket, deploy_codebuild, deploy_waf
 from xal.errors import ExitCode, NotFoundError, UsageError, XalError
 from xal.naming import PERMANENT_STACKS
@@ -147,6 +146,35 @@ def _spec(tmp_path: Path, body: str, purpose: str = "test", name: str = "xal-flo
 
 
 YES = DeployOptions(yes=True, poll_seconds=0.01)
+ASKING = DeployOptions(poll_seconds=0.01)
+
+
+class Recorder:
+    """A DeployObserver that keeps what it is told, for tests without a terminal."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any]] = []
+
+    def plan(self, plan: Plan) -> None:
+        self.seen.append(("plan", plan.summary()))
+
+    def event(self, event: dict[str, Any]) -> None:
+        self.seen.append(("event", event.get("ResourceStatus")))
+
+    def replacing_failed(self, stack: str, status: str) -> None:
+        self.seen.append(("replacing", f"{stack} {status}"))
+
+    def waiting(self, stack: str, status: str | None, seconds: int) -> None:
+        self.seen.append(("waiting", (stack, status, seconds)))
+
+    def settled(self) -> None:
+        self.seen.append(("settled", None))
+
+    def outcome(self, result: DeployResult) -> None:
+        self.seen.append(("outcome", result.outcome))
+
+    def kinds(self) -> list[str]:
+        return list(dict.fromkeys(kind for kind, _ in self.seen))
 
 
 def _change_sets(factory: AwsSessionFactory, name: str) -> list[Any]:
@@ -159,7 +187,8 @@ def _change_sets(factory: AwsSessionFactory, name: str) -> list[Any]:
 def test_create_then_update_then_no_change(
     factory: AwsSessionFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    created = deploy_stack(factory, _spec(tmp_path, V1), YES)
+    display = ChangeSetDisplay()  # the CLI's observer: what `xal deploy-*` prints
+    created = deploy_stack(factory, _spec(tmp_path, V1), YES, observer=display)
     assert created.outcome == "created"
     assert [(c.action, c.logical_id) for c in created.changes] == [("Add", "Role")]
     assert created.outputs["Purpose"] == "purpose-test"
@@ -168,13 +197,13 @@ def test_create_then_update_then_no_change(
     assert "create xal-flow (eu-central-1): 1 to add, 0 to modify, 0 to remove" in err
     assert "CREATE_COMPLETE" in err  # stack events are followed
 
-    updated = deploy_stack(factory, _spec(tmp_path, V2), YES)
+    updated = deploy_stack(factory, _spec(tmp_path, V2), YES, observer=display)
     assert updated.outcome == "updated"
     assert [(c.action, c.logical_id, c.resource_type) for c in updated.changes] == [("Add", "Topic", "AWS::SNS::Topic")]
     assert describe_stack(factory, "xal-flow")["StackStatus"] == "UPDATE_COMPLETE"
     assert "update xal-flow (eu-central-1): 1 to add" in capsys.readouterr().err
 
-    unchanged = deploy_stack(factory, _spec(tmp_path, V2), YES)
+    unchanged = deploy_stack(factory, _spec(tmp_path, V2), YES, observer=display)
     assert unchanged.outcome == "unchanged"
     assert unchanged.changes == ()
     assert unchanged.outputs == updated.outputs
@@ -239,30 +268,40 @@ def test_declined_create_leaves_nothing_behind(factory: AwsSessionFactory, tmp_p
         questions.append(question)
         return False
 
-    result = deploy_stack(factory, _spec(tmp_path, V1), DeployOptions(ask=ask, poll_seconds=0.01))
+    recorder = Recorder()
+    result = deploy_stack(factory, _spec(tmp_path, V1), ASKING, observer=recorder, ask=ask)
     assert result.outcome == "cancelled"
     assert questions == ["Create stack xal-flow in eu-central-1?"]
+    assert recorder.seen == [
+        ("plan", "create xal-flow (eu-central-1): 1 to add, 0 to modify, 0 to remove"),
+        ("outcome", "cancelled"),
+    ]  # the plan before the question, and no waiting, no events: nothing was executed
     assert describe_stack(factory, "xal-flow") is None  # no REVIEW_IN_PROGRESS stack left
 
 
 def test_declined_update_keeps_the_stack_and_drops_the_change_set(factory: AwsSessionFactory, tmp_path: Path) -> None:
     deploy_stack(factory, _spec(tmp_path, V1), YES)
-    result = deploy_stack(factory, _spec(tmp_path, V2), DeployOptions(ask=lambda _: False, poll_seconds=0.01))
+    result = deploy_stack(factory, _spec(tmp_path, V2), ASKING, ask=lambda _: False)
     assert result.outcome == "cancelled"
     assert [c.logical_id for c in result.changes] == ["Topic"]
     assert describe_stack(factory, "xal-flow")["StackStatus"] == "CREATE_COMPLETE"
     assert [cs for cs in _change_sets(factory, "xal-flow") if cs["ExecutionStatus"] == "AVAILABLE"] == []
 
 
-def test_without_yes_and_without_a_terminal_it_refuses(
-    factory: AwsSessionFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    with pytest.raises(UsageError, match="re-run with --yes") as info:
-        deploy_stack(factory, _spec(tmp_path, V1), DeployOptions(poll_seconds=0.01))
+def test_without_yes_the_library_has_nobody_to_ask_and_refuses(factory: AwsSessionFactory, tmp_path: Path) -> None:
+    recorder = Recorder()
+    with pytest.raises(UsageError, match=r"no terminal to confirm the change set on.*re-run with --yes") as info:
+        deploy_stack(factory, _spec(tmp_path, V1), ASKING, observer=recorder)
     assert info.value.exit_code == ExitCode.USAGE
-    assert "1 to add" in capsys.readouterr().err  # the diff was shown first
+    assert recorder.kinds() == ["plan"]  # the diff was reported first, then nothing
     assert describe_stack(factory, "xal-flow") is None
+
+
+def test_applied_change_is_reported_through_the_observer(factory: AwsSessionFactory, tmp_path: Path) -> None:
+    recorder = Recorder()
+    deploy_stack(factory, _spec(tmp_path, V1), ASKING, observer=recorder, ask=lambda _: True)
+    assert recorder.kinds() == ["plan", "waiting", "event", "settled", "outcome"]
+    assert ("event", "CREATE_COMPLETE") in recorder.seen and recorder.seen[-1] == ("outcome", "created")
 
 
 def test_interrupt_at_the_prompt_discards_the_change_set(factory: AwsSessionFactory, tmp_path: Path) -> None:
@@ -272,7 +311,7 @@ def test_interrupt_at_the_prompt_discards_the_change_set(factory: AwsSessionFact
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        deploy_stack(factory, _spec(tmp_path, V2), DeployOptions(ask=ask, poll_seconds=0.01))
+        deploy_stack(factory, _spec(tmp_path, V2), ASKING, ask=ask)
     assert [cs for cs in _change_sets(factory, "xal-flow") if cs["ExecutionStatus"] == "AVAILABLE"] == []
 
 
@@ -306,7 +345,7 @@ def test_rollback_complete_stack_is_refused_then_replaced_on_request(
     assert describe_stack(factory, "xal-flow")["StackStatus"] == "ROLLBACK_COMPLETE"  # untouched without the flag
 
     replace = DeployOptions(yes=True, replace_failed=True, poll_seconds=0.01)
-    result = deploy_stack(factory, _spec(tmp_path, V1), replace)
+    result = deploy_stack(factory, _spec(tmp_path, V1), replace, observer=ChangeSetDisplay())
     assert result.outcome == "created"
     assert describe_stack(factory, "xal-flow")["StackStatus"] == "CREATE_COMPLETE"
     assert "deleting it (--replace-failed)" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from passlib.hash import sha512_crypt
 
-from xal.ansible.runner import AnsibleTarget, PlaybookRunner, clean_environment
+from xal.ansible.runner import AnsibleTarget, PlaybookRunner, PlaybookState, clean_environment
 from xal.dev.playbooks import install_dependencies, reset_password
 from xal.errors import XalError
 from xal.secrets import register_secret
@@ -152,7 +153,7 @@ def test_reset_password_hands_over_only_a_hash(
 ) -> None:
     monkeypatch.setenv("XAL_DEFAULT_PASSWORD", "Clear-Text-99")
     fake = FakeRun([])
-    reset_password(target, interactive=False, extra_vars={"ai_lab_os_user": "ignored"}, runner=runner(tmp_path, fake))
+    reset_password(target, extra_vars={"ai_lab_os_user": "ignored"}, runner=runner(tmp_path, fake))
     values = json.loads(fake.files["env/extravars"][0])
     assert values["ai_lab_os_user"] == "admin"
     assert sha512_crypt.verify("Clear-Text-99", values["ai_lab_os_password_hash"])
@@ -162,7 +163,7 @@ def test_reset_password_hands_over_only_a_hash(
 
 def test_reset_password_without_password_is_a_usage_error(tmp_path: Path, target: AnsibleTarget) -> None:
     with pytest.raises(XalError, match="XAL_DEFAULT_PASSWORD"):
-        reset_password(target, interactive=False, runner=runner(tmp_path, FakeRun([])))
+        reset_password(target, runner=runner(tmp_path, FakeRun([])))
 
 
 def test_install_dependencies_runs_the_configuration_only(tmp_path: Path, target: AnsibleTarget) -> None:
@@ -174,3 +175,56 @@ def test_install_dependencies_runs_the_configuration_only(tmp_path: Path, target
     assert values["ai_lab_target"] == "ec2" and values["x"] == 1
     assert "ai_lab_os_password_hash" not in values
     assert fake.kwargs["playbook"] == "ai_lab.yml" and fake.kwargs["cmdline"] == "--skip-tags sysprep"
+
+
+class RecordingObserver:
+    """A PlaybookObserver that keeps what it is told, for tests without a terminal."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, dict[str, int]]] = []
+
+    def _keep(self, kind: str, state: PlaybookState) -> None:
+        self.seen.append((kind, state.task_text, dict(state.counts)))
+
+    def started(self, state: PlaybookState) -> None:
+        self._keep("started", state)
+
+    def task_started(self, state: PlaybookState) -> None:
+        self._keep("task", state)
+
+    def updated(self, state: PlaybookState) -> None:
+        self._keep("updated", state)
+
+    def finished(self, state: PlaybookState) -> None:
+        self._keep("finished", state)
+
+
+def test_progress_is_reported_to_the_observer_with_secrets_masked(tmp_path: Path, target: AnsibleTarget) -> None:
+    register_secret("task-secret-31")
+    fake = FakeRun(
+        [event("playbook_on_task_start", task="set task-secret-31"), event("runner_on_ok", res={"changed": True})]
+    )
+    observer = RecordingObserver()
+    runner(tmp_path, fake).run("ai_lab.yml", target, {}, observer=observer)
+    zero = {"ok": 0, "changed": 0, "failed": 0, "skipped": 0}
+    one = {**zero, "changed": 1}
+    assert observer.seen == [
+        ("started", "", zero),
+        ("task", "set ***", zero),
+        ("updated", "set ***", zero),
+        ("updated", "set ***", one),
+        ("finished", "set ***", one),
+    ]
+
+
+def test_the_cli_display_without_a_terminal_prints_a_line_per_task(
+    tmp_path: Path, target: AnsibleTarget, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from xal.cli.progress import PlaybookProgress
+
+    fake = FakeRun([event("playbook_on_task_start", task="one"), event("runner_on_skipped", task="one")])
+    runner(tmp_path, fake).run("ai_lab.yml", target, {}, title="install", observer=PlaybookProgress())
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "install: starting"
+    assert re.fullmatch(r"\[ +\d+\.\ds\] one", lines[1])
+    assert re.fullmatch(r"install: ok=0 changed=0 failed=0 skipped=1 \(\d+\.\d s\)", lines[2])

@@ -19,6 +19,7 @@ from xal.export.pipeline import ExportFailed, ExportRequest, export_images
 from xal.export.preflight import check_amis, check_bucket, check_role, resolve_target
 from xal.export.publish import make_ami_public
 from xal.export.rename import composite_sha256, rename_export
+from xal.export.scheduler import JobRun
 from xal.export.tasks import FORMAT_TAG, PollPolicy
 from xal.image.ami import AmiBuildRequest
 from xal.local.moto_export import (
@@ -59,7 +60,7 @@ def env(moto_endpoint: str, fake: MotoExportFake, tmp_path: Path, monkeypatch: p
 
 
 def request(**kw: Any) -> ExportRequest:
-    return ExportRequest(**{"poll": FAST, "part_size": 5 * MIB, "show_progress": False, **kw})
+    return ExportRequest(**{"poll": FAST, "part_size": 5 * MIB, **kw})
 
 
 def keys(env: dict[str, Any]) -> list[str]:
@@ -222,6 +223,45 @@ def test_create_vm_runs_build_export_copies_public_into_one_manifest(env: dict[s
     assert manifest.packer_version == "1.6.6"  # the build's manifest, extended
     on_disk = json.loads((env["state"] / "builds" / "7.1.0" / "ami-manifest.json").read_text())
     assert on_disk == manifest.to_dict()
+
+
+class RecordingExportObserver:
+    """An ExportObserver that keeps each job's phases and whether it was shown while the jobs ran."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, list[str]] = {}
+        self.open = False
+        self.entered = 0
+
+    def __enter__(self) -> RecordingExportObserver:
+        self.open, self.entered = True, self.entered + 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.open = False
+
+    def update(self, run: JobRun) -> None:
+        assert self.open, "updates only while the observer is entered"
+        phases = self.phases.setdefault(run.job.label, [])
+        if not phases or phases[-1] != run.phase.value:
+            phases.append(run.phase.value)
+
+
+def test_create_vm_reports_the_export_to_the_observer_of_its_request(env: dict[str, Any]) -> None:
+    """create-vm passes the export request on, so the observer the caller put there sees the export."""
+
+    def builder(settings: Settings, req: AmiBuildRequest) -> BuildManifest:
+        manifest = BuildManifest("7.1.0", "ami", GitInfo("abc", False), "1.6.6", amis={"eu-central-1": ami})
+        assert req.manifest_path is not None
+        manifest.write(req.manifest_path)
+        return manifest
+
+    ami = seed_ami(env["endpoint"], "7.1.0")
+    observer = RecordingExportObserver()
+    create_vm(env["settings"], CreateVmRequest(export=request(observer=observer)), builder=builder)
+    assert observer.entered == 1 and not observer.open
+    assert sorted(observer.phases) == [f"7.1.0 {ami} VHD", f"7.1.0 {ami} VMDK"]
+    assert all(p[0] == "pending" and p[-1] == "done" for p in observer.phases.values())
 
 
 def _failing_builder(env: dict[str, Any]) -> Any:

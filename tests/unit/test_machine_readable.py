@@ -1,5 +1,7 @@
 """The machine-readable parser on output recorded from real Packer 1.6.6 runs against moto."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
 from xal.packer.machine_readable import BuildOutcome, ansible_task_of, parse_line, step_of, unescape
@@ -74,3 +76,46 @@ def test_post_processor_artifact_replaces_builder_artifact() -> None:
     art = outcome.artifacts["xal.docker.ai_lab"]
     assert (art.builder_id, art.id) == ("packer.post-processor.docker-tag", "exasol/ai-lab:latest")
     assert outcome.amis() == {}
+
+
+class RecordingPackerObserver:
+    """A PackerObserver that keeps the lines it is told and whether Packer was running."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+        self.open = False
+
+    def __enter__(self) -> RecordingPackerObserver:
+        self.open = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.open = False
+
+    def step(self, line: str, elapsed: float) -> None:
+        assert self.open and elapsed >= 0
+        self.lines.append(("step", line))
+
+    def task(self, line: str, elapsed: float) -> None:
+        assert self.open and elapsed >= 0
+        self.lines.append(("task", line))
+
+
+def test_build_log_reports_steps_and_tasks_to_the_observer_masked(tmp_path: Path) -> None:
+    from xal.image.build_log import BuildLog
+    from xal.secrets import register_secret
+
+    register_secret("Exasol-AI-Lab-rec-1")  # stands in for a secret in Packer's output
+    observer = RecordingPackerObserver()
+    with BuildLog(tmp_path / "packer.log", observer) as build_log:
+        for line in (DATA / "packer_ami_build.out").read_text().splitlines():
+            event = parse_line(line)
+            if event is not None:
+                build_log(event)
+    assert not observer.open
+    kinds = [kind for kind, _ in observer.lines]
+    assert kinds.count("step") == len(build_log.steps) > 1
+    assert "task" in kinds
+    assert all("Exasol-AI-Lab-rec-1" not in line for _, line in observer.lines)
+    assert any("***" in line for _, line in observer.lines)
+    assert "Exasol-AI-Lab-rec-1" not in (tmp_path / "packer.log").read_text()

@@ -1,1 +1,1 @@
-"""Running the playbooks of ``ansible/`` against a host, with a live task display."""
+"""Running the playbooks of ``ansible/`` against a host; progress goes to an injected observer."""

@@ -11,7 +11,8 @@ What leaves xal's process and how:
   ``*TOKEN*``, ``*SECRET*``, ``AWS_*`` ...) and minus any value that holds a registered secret:
   ansible-runner would otherwise also copy it to ``artifacts/<id>/command``.
 
-Events feed a rich display (current task, ok/changed/failed/skipped counts); a failure raises an
+Events are counted here (ok/changed/failed/skipped, the current task) and reported to a
+:class:`PlaybookObserver` (the CLI's live display; by default nobody); a failure raises an
 :class:`~xal.errors.XalError` naming the failing task, the host and Ansible's message.
 """
 
@@ -29,9 +30,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from xal.console import err
 from xal.errors import UsageError, XalError
 from xal.secrets import redact
 
@@ -122,60 +122,34 @@ def _interruptible() -> Iterator[threading.Event]:
 
 
 @dataclass
-class TaskProgress:
-    """Event handler for ansible-runner: one live line on a terminal, a line per task otherwise."""
+class PlaybookState:
+    """What the events of one playbook run said so far: counts, the current task, the failures."""
 
     title: str
     counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "changed": 0, "failed": 0, "skipped": 0})
     task: str = ""
     tasks: int = 0
     failures: list[tuple[str, str, str]] = field(default_factory=list)
-    _progress: Any = None
-    _task_id: Any = None
     _t0: float = field(default_factory=time.monotonic)
 
-    def __enter__(self) -> TaskProgress:
-        if err().is_terminal:
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._t0
 
-            self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TextColumn("[green]ok={task.fields[ok]}[/] [yellow]changed={task.fields[changed]}[/]"),
-                TextColumn("[red]failed={task.fields[failed]}[/] [dim]skipped={task.fields[skipped]}[/]"),
-                TimeElapsedColumn(),
-                console=err(),
-                transient=True,
-            )
-            self._progress.start()
-            self._task_id = self._progress.add_task(self.title, total=None, **self.counts)
-        else:
-            err().print(f"{self.title}: starting", markup=False, highlight=False)
-        return self
+    @property
+    def task_text(self) -> str:
+        """The current task's name with secrets masked: what may be shown."""
+        return redact(self.task)
 
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-        summary = " ".join(f"{k}={v}" for k, v in self.counts.items())
-        err().print(f"{self.title}: {summary} ({time.monotonic() - self._t0:.1f} s)", markup=False, highlight=False)
-
-    def _update(self) -> None:
-        if self._progress is not None:
-            from rich.markup import escape
-
-            description = escape(f"{self.title} [{self.tasks}] {redact(self.task)}")
-            self._progress.update(self._task_id, description=description, **self.counts)
-
-    def __call__(self, event: dict[str, Any]) -> bool:
+    def feed(self, event: dict[str, Any]) -> bool:
+        """Count one ansible-runner event; True when it started a task."""
         kind = event.get("event", "")
         data = event.get("event_data") or {}
         if kind == "playbook_on_task_start":
             self.task = data.get("task") or data.get("name") or "?"
             self.tasks += 1
-            if self._progress is None:
-                elapsed = time.monotonic() - self._t0
-                err().print(f"[{elapsed:6.1f}s] {redact(self.task)}", markup=False, highlight=False)
-        elif kind == "runner_on_ok":
+            return True
+        if kind == "runner_on_ok":
             self.counts["changed" if (data.get("res") or {}).get("changed") else "ok"] += 1
         elif kind == "runner_on_skipped":
             self.counts["skipped"] += 1
@@ -188,8 +162,49 @@ class TaskProgress:
                 if kind == "runner_on_unreachable":
                     task += " (host unreachable)"
                 self.failures.append((task, data.get("host", "?"), failure_message(data)))
-        self._update()
-        return True
+        return False
+
+
+class PlaybookObserver(Protocol):
+    """Told how a playbook run goes: once at the start and the end, at each task and after every event."""
+
+    def started(self, state: PlaybookState) -> None: ...
+
+    def task_started(self, state: PlaybookState) -> None: ...
+
+    def updated(self, state: PlaybookState) -> None: ...
+
+    def finished(self, state: PlaybookState) -> None: ...
+
+
+class QuietPlaybookObserver:
+    """The library default: the result's counts and the artifacts under the private dir are the record."""
+
+    def started(self, state: PlaybookState) -> None:
+        pass
+
+    def task_started(self, state: PlaybookState) -> None:
+        pass
+
+    def updated(self, state: PlaybookState) -> None:
+        pass
+
+    def finished(self, state: PlaybookState) -> None:
+        pass
+
+
+@dataclass
+class _EventHandler:
+    """The ``event_handler`` of ansible-runner: counts each event, then tells the observer."""
+
+    state: PlaybookState
+    observer: PlaybookObserver
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        if self.state.feed(event):
+            self.observer.task_started(self.state)
+        self.observer.updated(self.state)
+        return True  # keep the event in ansible-runner's artifacts
 
 
 def failure_message(event_data: dict[str, Any]) -> str:
@@ -245,7 +260,9 @@ class PlaybookRunner:
         extravars: dict[str, Any] | None = None,
         cmdline: str | None = None,
         title: str | None = None,
+        observer: PlaybookObserver | None = None,
     ) -> PlaybookResult:
+        """Run ``playbook`` on ``target``; ``observer`` is told its progress (default: nobody)."""
         private = self.prepare(playbook, target, extravars or {})
         started = time.monotonic()
         envvars = {
@@ -253,8 +270,11 @@ class PlaybookRunner:
             "ANSIBLE_HOST_KEY_CHECKING": "False",
             "ANSIBLE_NOCOLOR": "True",
         }
+        state = PlaybookState(title or playbook)
+        observer = observer or QuietPlaybookObserver()
+        observer.started(state)
         try:
-            with _interruptible() as stop, TaskProgress(title or playbook) as progress:
+            with _interruptible() as stop:
                 runner = self.run_function(
                     private_data_dir=str(private),
                     project_dir=str(self.ansible_dir),
@@ -262,12 +282,13 @@ class PlaybookRunner:
                     inventory=str(private / "inventory" / "hosts.json"),
                     cmdline=cmdline,
                     envvars=envvars,
-                    event_handler=progress,
+                    event_handler=_EventHandler(state, observer),
                     cancel_callback=stop.is_set,
                     quiet=True,
                     verbosity=self.verbosity or None,
                 )
         finally:
+            observer.finished(state)
             (private / "env" / "extravars").unlink(missing_ok=True)  # hashes: not kept after the run
         result = PlaybookResult(
             playbook=playbook,
@@ -275,21 +296,21 @@ class PlaybookRunner:
             status=runner.status,
             private_dir=private,
             seconds=round(time.monotonic() - started, 1),
-            counts=dict(progress.counts),
+            counts=dict(state.counts),
         )
         log.info("%s finished: %s rc=%s in %.1f s (%s)", playbook, runner.status, runner.rc, result.seconds, private)
         if stop.is_set() or runner.status == "canceled":
             raise KeyboardInterrupt
         if runner.rc != 0 or runner.status != "successful":
-            raise XalError(self._failure_text(playbook, progress, runner, private))
+            raise XalError(self._failure_text(playbook, state, runner, private))
         return result
 
     @staticmethod
-    def _failure_text(playbook: str, progress: TaskProgress, runner: Any, private: Path) -> str:
+    def _failure_text(playbook: str, state: PlaybookState, runner: Any, private: Path) -> str:
         where = f"(log: {private}/artifacts)"
-        if progress.failures:
-            task, host, message = progress.failures[0]
-            more = f" (+{len(progress.failures) - 1} more failure(s))" if len(progress.failures) > 1 else ""
+        if state.failures:
+            task, host, message = state.failures[0]
+            more = f" (+{len(state.failures) - 1} more failure(s))" if len(state.failures) > 1 else ""
             return f"{playbook} failed at task '{task}' on {host}: {message}{more} {where}"
         tail = ""
         with suppress(AttributeError, OSError, ValueError):

@@ -39,6 +39,14 @@ RepositoryUrl = Annotated[
 ]
 
 
+def _talk() -> dict[str, Any]:
+    """The deploy flow's observer and asker: the change set on stderr, the confirmation on the terminal."""
+    from xal.cli.changeset_display import ChangeSetDisplay
+    from xal.cli.prompts import confirm_on_terminal
+
+    return {"observer": ChangeSetDisplay(), "ask": confirm_on_terminal}
+
+
 def _print_result(result: Any, as_json: bool) -> None:
     if as_json:
         echo_json(result.to_dict(), sort_keys=False)
@@ -67,7 +75,7 @@ def deploy_waf(
     """
     from xal.deploy.stacks import deploy_waf as run
 
-    _print_result(run(settings, allowed_ip, deploy), settings.json)
+    _print_result(run(settings, allowed_ip, deploy, **_talk()), settings.json)
 
 
 @o.command
@@ -80,7 +88,7 @@ def deploy_bucket(
     """
     from xal.deploy.stacks import deploy_bucket as run
 
-    _print_result(run(settings, deploy), settings.json)
+    _print_result(run(settings, deploy, **_talk()), settings.json)
 
 
 def _deploy_codebuild(
@@ -95,6 +103,7 @@ def _deploy_codebuild(
         github_token_secret=github_token_secret,
         registry_secret=registry_secret,
         repository_url=url,
+        **_talk(),
     )
     _print_result(result, settings.json)
 

@@ -54,10 +54,12 @@ def install_dependencies(
     Runs the configuration play only (not the image finish, which would expire the password and
     remove the login key). The Jupyter password hash comes from XAL_JUPYTER_PASSWORD if set.
     """
+    from xal.cli.progress import PlaybookProgress
     from xal.dev.playbooks import install_dependencies as run
     from xal.image.playbook_vars import load_vars_file
 
-    run(settings, _target(host, ssh_private_key, port, user), load_vars_file(playbook_vars_file))  # type: ignore[arg-type]
+    target = _target(host, ssh_private_key, port, user)
+    run(settings, target, load_vars_file(playbook_vars_file), observer=PlaybookProgress())  # type: ignore[arg-type]
     typer.echo(f"Jupyter: http://{host}:{defaults.JUPYTER_PORT}/lab")
 
 
@@ -76,11 +78,14 @@ def reset_password(
     only the hash reaches Ansible. It is expired, so it must be changed at the next login, and
     SSH password login is enabled.
     """
+    from xal.cli.progress import PlaybookProgress
+    from xal.cli.prompts import secret_asker
     from xal.dev.playbooks import reset_password as run
     from xal.image.playbook_vars import load_vars_file
 
     target = _target(host, ssh_private_key, port, user)
-    run(target, interactive=True, extra_vars=load_vars_file(playbook_vars_file))  # type: ignore[arg-type]
+    extra_vars = load_vars_file(playbook_vars_file)
+    run(target, secret_asker(), extra_vars=extra_vars, observer=PlaybookProgress())  # type: ignore[arg-type]
     typer.echo(f"password of {user}@{host} reset; it must be changed at the next login")
 
 
@@ -111,6 +116,7 @@ def setup_ec2(
     """Start a throw-away EC2 instance (temporary key pair and security group, all tagged), print
     the SSH login and - with --install-dependencies - the Jupyter URL; keep it until Ctrl-C, then
     terminate it and delete everything it created."""
+    from xal.cli.progress import PlaybookProgress
     from xal.dev.ec2 import DevInstanceRequest
     from xal.dev.ec2 import setup_ec2 as run
     from xal.image.playbook_vars import load_vars_file
@@ -127,7 +133,7 @@ def setup_ec2(
         install_dependencies=install,
         ansible_vars=load_vars_file(playbook_vars_file),
     )
-    run(settings, request, observer=_DevInstanceOutput())
+    run(settings, request, observer=_DevInstanceOutput(), playbook_observer=PlaybookProgress())
 
 
 class _DevInstanceOutput:

@@ -36,9 +36,10 @@ def prepare_local(
     Images are bootstrapped from Debian packages with mmdebstrap (no registry needed) and carry the
     host's extra CA certificates; an image is rebuilt only when its recipe changes.
     """
+    from xal.cli.progress import activity
     from xal.local.images import prepare_local_images
 
-    for tag in prepare_local_images(settings, work_dir):
+    for tag in prepare_local_images(settings, work_dir, activity):
         typer.echo(tag)
 
 

@@ -86,6 +86,7 @@ def create_vm(
     """Build the AMI, export the VM images, optionally copy the AMI to other regions and make it
     public; one build manifest at the end. On failure, lists what was created and how to delete it.
     """
+    from xal.cli.prompts import secret_asker
     from xal.export.create_vm import CreateVmRequest
     from xal.export.create_vm import create_vm as run
     from xal.image.playbook_vars import build_vars
@@ -93,7 +94,7 @@ def create_vm(
     build = replace(
         build,
         manifest_path=export.manifest_path,
-        ansible_vars=build_vars(settings, playbook_vars_file, interactive=True),
+        ansible_vars=build_vars(settings, playbook_vars_file, ask_secret=secret_asker()),
     )
     result = run(
         settings,

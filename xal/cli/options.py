@@ -268,6 +268,7 @@ def _ami_build(
     ] = None,
 ) -> "AmiBuildRequest":  # noqa: F821 - imported when the group runs
     """The AMI build options of build-ami and create-vm (the playbook variables come separately)."""
+    from xal.cli.progress import PackerBuildProgress
     from xal.image.ami import AmiBuildRequest, Communicator
 
     return AmiBuildRequest(
@@ -280,6 +281,7 @@ def _ami_build(
         communicator=Communicator.from_options(
             ssh_username, ssh_host, ssh_port, ssh_keypair_name, ssh_private_key_file
         ),
+        observer=PackerBuildProgress(),
     )
 
 
@@ -343,6 +345,7 @@ def _export(
     manifest: ManifestOut = None,
 ) -> "ExportRequest":  # noqa: F821 - imported when the group runs
     """The export options of export, create-vm and export-vm (which AMIs comes separately)."""
+    from xal.cli.progress import ExportProgress
     from xal.export.pipeline import ExportRequest
     from xal.export.rename import MIB
     from xal.export.tasks import PollPolicy
@@ -356,6 +359,7 @@ def _export(
         poll=PollPolicy(initial=poll_interval, maximum=poll_max_interval, timeout=timeout),
         part_size=part_size_mib * MIB,
         manifest_path=manifest,
+        observer=ExportProgress(),
     )
 
 

@@ -67,11 +67,11 @@ def start_release_build(
     GitHub token comes from Secrets Manager, never from this command. A failed, stopped or
     timed-out build exits non-zero with the failed phase and a link to its log.
     """
+    from xal.cli.progress import CodeBuildProgress, notice
     from xal.release.flows import start_release_build as run
-    from xal.release.progress import BuildProgress
 
-    with BuildProgress() as progress:
-        build = run(settings, upload_url, branch, options, on_update=progress.update)
+    with CodeBuildProgress() as progress:
+        build = run(settings, upload_url, branch, options, on_update=progress.update, notify=notice)
     _print_build(build, settings.region, settings.json)
 
 
@@ -146,11 +146,10 @@ def start_test_release_build(
     """Create a draft GitHub release, then run the release build for it with the AMI kept private.
     Token: GH_TOKEN or GITHUB_TOKEN.
     """
-    from xal.console import err
+    from xal.cli.progress import CodeBuildProgress, notice
     from xal.release.flows import start_test_release_build as run
-    from xal.release.progress import BuildProgress
 
-    with BuildProgress("test release build") as progress:
+    with CodeBuildProgress("test release build") as progress:
         result = run(
             settings,
             branch,
@@ -159,7 +158,7 @@ def start_test_release_build(
             options,
             asset_id=asset_id,
             tag=tag,
-            notify=lambda line: err().print(line, markup=False, highlight=False),
+            notify=notice,
             on_update=progress.update,
         )
     _print_build(

@@ -43,13 +43,14 @@ def build_ami(
     XAL_JUPYTER_PASSWORD (default 'ailab'); both reach Ansible only as hashes and both must be
     changed by the user at first login.
     """
+    from xal.cli.prompts import secret_asker
     from xal.image.ami import build_ami as run
     from xal.image.playbook_vars import build_vars
 
     request = replace(
         build,
         ami_regions=tuple(ami_region or ()),
-        ansible_vars=build_vars(settings, playbook_vars_file, interactive=True),
+        ansible_vars=build_vars(settings, playbook_vars_file, ask_secret=secret_asker()),
     )
     _print_manifest(run(settings, request), settings.json)
 
@@ -86,25 +87,23 @@ def build_docker(
     manifest: o.ManifestOut = None,
 ) -> None:
     """Build the AI-Lab Docker image with the same playbook; JupyterLab on port 49494 (xal/defaults.py)."""
-    import os
-
+    from xal.cli.progress import PackerBuildProgress
     from xal.image.docker import DockerBuildRequest, RegistryCredentials
     from xal.image.docker import build_docker as run
     from xal.image.playbook_vars import build_vars
-    from xal.secrets import secret_from_env
 
-    user, password = os.environ.get("DOCKER_REGISTRY_USER"), secret_from_env("DOCKER_REGISTRY_PASSWORD")
     request = DockerBuildRequest(
         repository=repository,
         tag=tag,
         base_image=base_image,
         pull=pull,
         push=push,
-        credentials=RegistryCredentials(user, password) if user and password else None,
-        ansible_vars=build_vars(settings, playbook_vars_file, interactive=False, os_password=False),
+        credentials=RegistryCredentials.from_env(),
+        ansible_vars=build_vars(settings, playbook_vars_file, os_password=False),
         on_error=on_error,
         debug=debug,
         manifest_path=manifest,
+        observer=PackerBuildProgress(),
     )
     _print_manifest(run(settings, request), settings.json)
 
@@ -130,10 +129,20 @@ def rehearse(
     """Rehearse the AMI build and its VM export offline: real Packer + Ansible against an embedded AWS
     emulator (moto) and a local sshd container standing in for the EC2 instance. Nothing reaches AWS.
     """
+    from xal.cli.progress import ExportProgress, PackerBuildProgress, activity
     from xal.rehearsal import rehearse as run
 
     regions = tuple(copy_region or defaults.REHEARSAL_COPY_REGIONS)
-    _print_manifest(run(settings, ami_regions=regions, quick=quick, export=export), settings.json)
+    manifest = run(
+        settings,
+        ami_regions=regions,
+        quick=quick,
+        export=export,
+        build_observer=PackerBuildProgress(),
+        export_observer=ExportProgress(),
+        activity=activity,
+    )
+    _print_manifest(manifest, settings.json)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,23 +5,26 @@ change set, show what it adds, modifies and removes, ask (unless told yes), exec
 stack events until the stack settles, and return the outputs. A change set without changes is
 "unchanged", not an error. A stack whose creation failed (ROLLBACK_COMPLETE) cannot be updated;
 it is explained with its failure events and replaced only on request (``--replace-failed``).
+
+Showing and asking are not done here: a :class:`DeployObserver` is told the plan, the events and
+the outcome (by default they go to the log), and an :data:`Ask` confirms the change set (by
+default nobody can, so without ``yes`` the change set is discarded with a UsageError that says
+to re-run with --yes).
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from xal.aws.errors import error_message
 from xal.aws.session import AwsSessionFactory
 from xal.aws.stacks import describe_stack
-from xal.console import err
 from xal.errors import UsageError, XalError
 
 log = logging.getLogger(__name__)
@@ -43,8 +46,11 @@ CONSEQUENTIAL = ("Resource creation cancelled", "Resource update cancelled", "ca
 STACK_TYPE = "AWS::CloudFormation::Stack"
 STALE_STATUS_GRACE = 60.0  # seconds a pre-execution status is not trusted while no new stack event arrived
 
-Ask = Callable[[str], bool]
+Ask = Callable[[str], bool]  # a yes/no question -> the answer
 EventSink = Callable[[dict[str, Any]], None]
+NO_ONE_TO_ASK = (
+    "no terminal to confirm the change set on; it was discarded. Review the changes above and re-run with --yes"
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,13 @@ class Plan:
             out[change.action] = out.get(change.action, 0) + 1
         return out
 
+    def summary(self) -> str:
+        counts = self.counts()
+        return (
+            f"{'create' if self.change_set_type == 'CREATE' else 'update'} {self.stack_name} ({self.region}): "
+            f"{counts['Add']} to add, {counts['Modify']} to modify, {counts['Remove']} to remove"
+        )
+
 
 @dataclass
 class DeployResult:
@@ -126,20 +139,53 @@ class DeployOptions:
 
     yes: bool = False
     replace_failed: bool = False
-    ask: Ask | None = None  # None: ask on the terminal (refused without one)
     poll_seconds: float = 5.0
     timeout_minutes: float = 60.0
 
 
-def ask_on_terminal(question: str) -> bool:
-    """Yes/no on the terminal; without one there is nobody to ask, so refuse."""
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "no terminal to confirm the change set on; it was discarded. Review the changes above and re-run with --yes"
-        )
-    import typer
+def no_one_to_ask(_question: str) -> bool:
+    """The default :data:`Ask`: a library call has nobody to confirm with, so refuse (the change set
+    is discarded and nothing changes)."""
+    raise UsageError(NO_ONE_TO_ASK)
 
-    return typer.confirm(question, default=False, err=True)
+
+class DeployObserver(Protocol):
+    """Told what the flow does: the plan before asking, each stack event, waiting, the outcome."""
+
+    def plan(self, plan: Plan) -> None: ...
+
+    def event(self, event: dict[str, Any]) -> None: ...
+
+    def replacing_failed(self, stack: str, status: str) -> None: ...
+
+    def waiting(self, stack: str, status: str | None, seconds: int) -> None:
+        """``status`` None: waiting starts; then the stack's status while it is still in progress."""
+
+    def settled(self) -> None: ...
+
+    def outcome(self, result: DeployResult) -> None: ...
+
+
+class LoggingDeployObserver:
+    """The library default: plan, events and outcome go to the log (a deploy is worth a record)."""
+
+    def plan(self, plan: Plan) -> None:
+        log.info("%s", plan.summary())
+
+    def event(self, event: dict[str, Any]) -> None:
+        log.info("%s", event_line(event))
+
+    def replacing_failed(self, stack: str, status: str) -> None:
+        log.warning("%s is %s: deleting it (--replace-failed)", stack, status)
+
+    def waiting(self, stack: str, status: str | None, seconds: int) -> None:
+        pass
+
+    def settled(self) -> None:
+        pass
+
+    def outcome(self, result: DeployResult) -> None:
+        log.info("%s (%s): %s", result.stack_name, result.region, result.outcome)
 
 
 def _is_no_change(text: str | None) -> bool:
@@ -196,11 +242,14 @@ def failure_events(cfn: Any, stack: str) -> list[dict[str, Any]]:
     return causes or failed
 
 
-def _event_line(event: dict[str, Any]) -> str:
+def resource_of(event: dict[str, Any]) -> str:
+    """The resource a stack event is about: logical id and type."""
+    return f"{event.get('LogicalResourceId', '?')} ({event.get('ResourceType', '?')})"
+
+
+def event_line(event: dict[str, Any]) -> str:
     reason = event.get("ResourceStatusReason")
-    line = (
-        f"{event.get('LogicalResourceId', '?')} ({event.get('ResourceType', '?')}): {event.get('ResourceStatus', '?')}"
-    )
+    line = f"{resource_of(event)}: {event.get('ResourceStatus', '?')}"
     return f"{line}: {reason}" if reason else line
 
 
@@ -210,7 +259,7 @@ def explain_failure(cfn: Any, stack: str, region: str, status: str) -> str:
     lines = [f"stack {stack} in {region} is {status}"]
     if events:
         lines.append("failed resources:")
-        lines.extend(f"  {_event_line(e)}" for e in events)
+        lines.extend(f"  {event_line(e)}" for e in events)
     else:
         lines.append("(no failure events recorded)")
     console = f"aws cloudformation describe-stack-events --stack-name {stack} --region {region}"
@@ -259,50 +308,19 @@ class _EventFollower:
                 self.sink(event)
 
 
-def print_event(event: dict[str, Any]) -> None:
-    status = str(event.get("ResourceStatus", ""))
-    style = "red" if "FAILED" in status or "ROLLBACK" in status else "green" if "COMPLETE" in status else "cyan"
-    stamp = event.get("Timestamp")
-    when = stamp.strftime("%H:%M:%S") if hasattr(stamp, "strftime") else ""
-    err().print(f"  {when} [{style}]{status}[/] {_event_line(event).split(': ', 1)[0]}", highlight=False)
-    reason = event.get("ResourceStatusReason")
-    if reason and "FAILED" in status:
-        err().print(f"      {reason}", highlight=False, markup=False)
-
-
-SYMBOLS = {"Add": ("+", "green"), "Modify": ("~", "yellow"), "Remove": ("-", "red")}
-
-
-def print_plan(plan: Plan) -> None:
-    """The change set as a table on stderr: + added, ~ modified (with replacement), - removed."""
-    from rich.table import Table
-
-    counts = plan.counts()
-    title = (
-        f"{'create' if plan.change_set_type == 'CREATE' else 'update'} {plan.stack_name} ({plan.region}): "
-        f"{counts['Add']} to add, {counts['Modify']} to modify, {counts['Remove']} to remove"
-    )
-    table = Table("", "resource", "type", "replacement", "changed properties", title=title, title_justify="left")
-    for change in plan.changes:
-        symbol, style = SYMBOLS.get(change.action, ("?", "white"))
-        replacement = {"True": "[red]yes[/]", "Conditional": "[yellow]maybe[/]", "False": "no"}.get(
-            str(change.replacement), ""
-        )
-        table.add_row(
-            f"[{style}]{symbol}[/]",
-            change.logical_id,
-            change.resource_type,
-            replacement,
-            ", ".join(change.properties),
-        )
-    err().print(table)
-
-
 class ChangeSetDeployer:
     """Runs the change-set flow for one stack."""
 
-    def __init__(self, factory: AwsSessionFactory, spec: StackSpec, options: DeployOptions) -> None:
+    def __init__(
+        self,
+        factory: AwsSessionFactory,
+        spec: StackSpec,
+        options: DeployOptions,
+        observer: DeployObserver,
+        ask: Ask,
+    ) -> None:
         self.spec, self.options = spec, options
+        self.observer, self.ask = observer, ask
         self.cfn = factory.client("cloudformation", spec.region)
         self.factory = factory
 
@@ -323,7 +341,7 @@ class ChangeSetDeployer:
         if status in FAILED_CREATION:
             if not self.options.replace_failed:
                 raise XalError(explain_failure(self.cfn, name, region, status))
-            err().print(f"[yellow]{name} is {status}: deleting it (--replace-failed)[/]")
+            self.observer.replacing_failed(name, status)
             self._delete_stack()
             return "CREATE"
         if status in UPDATABLE:
@@ -333,7 +351,7 @@ class ChangeSetDeployer:
         raise XalError(f"stack {name} in {region} is busy ({status}); wait until it settles and re-run")
 
     def _delete_stack(self) -> None:
-        follower = _EventFollower(self.cfn, self.spec.name, print_event)
+        follower = _EventFollower(self.cfn, self.spec.name, self.observer.event)
         self.cfn.delete_stack(StackName=self.spec.name)
         status = self._wait(follower, done={"DELETE_COMPLETE"}, gone_is_done=True)
         if status != "DELETE_COMPLETE":
@@ -390,9 +408,7 @@ class ChangeSetDeployer:
     def _wait(self, follower: _EventFollower, done: set[str], gone_is_done: bool = False) -> str:
         deadline = time.monotonic() + self.options.timeout_minutes * 60
         started = time.monotonic()
-        status_line = err().status(f"waiting for {self.spec.name}") if err().is_terminal else None
-        if status_line is not None:
-            status_line.start()
+        self.observer.waiting(self.spec.name, None, 0)
         try:
             while True:
                 follower.poll()
@@ -406,8 +422,7 @@ class ChangeSetDeployer:
                 fresh = follower.stack_event_seen or time.monotonic() - started > STALE_STATUS_GRACE
                 if settled and (fresh or gone_is_done):
                     return status
-                if status_line is not None:
-                    status_line.update(f"{self.spec.name}: {status} ({int(time.monotonic() - started)} s)")
+                self.observer.waiting(self.spec.name, status, int(time.monotonic() - started))
                 if time.monotonic() > deadline:
                     raise XalError(
                         f"stack {self.spec.name} still {status} after {self.options.timeout_minutes:g} minutes; "
@@ -416,38 +431,52 @@ class ChangeSetDeployer:
                     )
                 time.sleep(self.options.poll_seconds)
         finally:
-            if status_line is not None:
-                status_line.stop()
+            self.observer.settled()
 
     def run(self) -> DeployResult:
         spec = self.spec
         kind = self._change_set_type()
         change_set, described = self._create_change_set(kind)
         if described is None:
-            err().print(f"{spec.name} ({spec.region}) is up to date: no changes")
-            return DeployResult(spec.name, spec.region, "unchanged", outputs=self._outputs())
+            return self._report(DeployResult(spec.name, spec.region, "unchanged", outputs=self._outputs()))
         plan = Plan(spec.name, spec.region, kind, change_set, _changes(self.cfn, spec.name, change_set, described))
-        print_plan(plan)
+        self.observer.plan(plan)
         question = f"{'Create' if kind == 'CREATE' else 'Update'} stack {spec.name} in {spec.region}?"
         try:
-            confirmed = self.options.yes or (self.options.ask or ask_on_terminal)(question)
+            confirmed = self.options.yes or self.ask(question)
         except BaseException:
             self._discard(change_set, kind)
             raise
         if not confirmed:
             self._discard(change_set, kind)
-            err().print("cancelled; nothing was changed")
-            return DeployResult(spec.name, spec.region, "cancelled", changes=plan.changes)
-        follower = _EventFollower(self.cfn, spec.name, print_event)
+            return self._report(DeployResult(spec.name, spec.region, "cancelled", changes=plan.changes))
+        follower = _EventFollower(self.cfn, spec.name, self.observer.event)
         self.cfn.execute_change_set(StackName=spec.name, ChangeSetName=change_set)
         status = self._wait(follower, done=SUCCESS)
         if status not in SUCCESS:
             raise XalError(explain_failure(self.cfn, spec.name, spec.region, status))
         outcome = "created" if kind == "CREATE" else "updated"
-        err().print(f"[green]{spec.name} {outcome}[/] ({spec.region})")
-        return DeployResult(spec.name, spec.region, outcome, changes=plan.changes, outputs=self._outputs())
+        return self._report(
+            DeployResult(spec.name, spec.region, outcome, changes=plan.changes, outputs=self._outputs())
+        )
+
+    def _report(self, result: DeployResult) -> DeployResult:
+        self.observer.outcome(result)
+        return result
 
 
-def deploy_stack(factory: AwsSessionFactory, spec: StackSpec, options: DeployOptions | None = None) -> DeployResult:
-    """Create or update ``spec`` through a change set (see the module docstring for the flow)."""
-    return ChangeSetDeployer(factory, spec, options or DeployOptions()).run()
+def deploy_stack(
+    factory: AwsSessionFactory,
+    spec: StackSpec,
+    options: DeployOptions | None = None,
+    *,
+    observer: DeployObserver | None = None,
+    ask: Ask = no_one_to_ask,
+) -> DeployResult:
+    """Create or update ``spec`` through a change set (see the module docstring for the flow).
+
+    ``observer`` is told the plan, events and outcome (default: the log); ``ask`` confirms the
+    change set unless ``options.yes`` (default: nobody can, so the change set is discarded).
+    """
+    deployer = ChangeSetDeployer(factory, spec, options or DeployOptions(), observer or LoggingDeployObserver(), ask)
+    return deployer.run()

@@ -25,7 +25,15 @@ from xal.aws.stacks import (
     stack_output,
 )
 from xal.config import Settings
-from xal.deploy.changeset import DeployOptions, DeployResult, StackSpec, deploy_stack
+from xal.deploy.changeset import (
+    Ask,
+    DeployObserver,
+    DeployOptions,
+    DeployResult,
+    StackSpec,
+    deploy_stack,
+    no_one_to_ask,
+)
 from xal.errors import NotFoundError, UsageError
 from xal.naming import PERMANENT_STACKS, S3_PREFIX_ROOT
 
@@ -166,14 +174,30 @@ def codebuild_spec(
     )
 
 
-def deploy_waf(settings: Settings, allowed_ips: Iterable[str], options: DeployOptions) -> DeployResult:
+# Each deploy below takes the observer and the asker of deploy_stack (defaults: the log, nobody to ask).
+
+
+def deploy_waf(
+    settings: Settings,
+    allowed_ips: Iterable[str],
+    options: DeployOptions,
+    *,
+    observer: DeployObserver | None = None,
+    ask: Ask = no_one_to_ask,
+) -> DeployResult:
     spec = waf_spec(allowed_ips)  # validate before any AWS call
-    return deploy_stack(AwsSessionFactory(settings), spec, options)
+    return deploy_stack(AwsSessionFactory(settings), spec, options, observer=observer, ask=ask)
 
 
-def deploy_bucket(settings: Settings, options: DeployOptions) -> DeployResult:
+def deploy_bucket(
+    settings: Settings,
+    options: DeployOptions,
+    *,
+    observer: DeployObserver | None = None,
+    ask: Ask = no_one_to_ask,
+) -> DeployResult:
     factory = AwsSessionFactory(settings)
-    return deploy_stack(factory, bucket_spec(factory), options)
+    return deploy_stack(factory, bucket_spec(factory), options, observer=observer, ask=ask)
 
 
 def deploy_codebuild(
@@ -184,6 +208,8 @@ def deploy_codebuild(
     github_token_secret: str = defaults.GITHUB_TOKEN_SECRET,
     registry_secret: str = defaults.REGISTRY_SECRET,
     repository_url: str = defaults.REPOSITORY_URL,
+    observer: DeployObserver | None = None,
+    ask: Ask = no_one_to_ask,
 ) -> DeployResult:
     factory = AwsSessionFactory(settings)
     spec = codebuild_spec(
@@ -193,4 +219,4 @@ def deploy_codebuild(
         registry_secret=registry_secret,
         repository_url=repository_url,
     )
-    return deploy_stack(factory, spec, options)
+    return deploy_stack(factory, spec, options, observer=observer, ask=ask)

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,11 +27,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from xal import defaults, naming
+from xal.ansible.runner import AnsibleTarget, PlaybookObserver
 from xal.aws import ledger as lg
 from xal.aws.retry import retry_while_in_use
 from xal.aws.session import AwsSessionFactory
 from xal.aws.steps import Step, StepRunner, UndoFailure
 from xal.config import Settings
+from xal.dev.playbooks import install_dependencies
 from xal.errors import NotFoundError, UsageError, XalError
 from xal.netcheck import is_loopback_host
 
@@ -71,8 +74,6 @@ def caller_cidr(settings: Settings, cidr: str | None) -> str:
     if cidr is None:
         if settings.endpoint_is_local:
             return "127.0.0.1/32"
-        import urllib.request
-
         try:
             with urllib.request.urlopen(CHECKIP_URL, timeout=10) as reply:
                 cidr = reply.read().decode().strip() + "/32"
@@ -353,11 +354,13 @@ def setup_ec2(
     ssh_ready: Callable[..., None] | None = None,
     *,
     observer: Observer | None = None,
+    playbook_observer: PlaybookObserver | None = None,
 ) -> None:
     """Start the instance, tell ``observer`` the SSH login (and the Jupyter URL after an install),
     keep it until Ctrl-C, then remove everything. ``install(key_file, host, port)`` runs the
     playbook; ``wait`` (default: until Ctrl-C/SIGTERM) and ``ssh_ready`` (default: until an SSH
-    login works) are looked up per call, so tests of the CLI can replace them."""
+    login works) are looked up per call, so tests of the CLI can replace them. ``playbook_observer``
+    sees the install's tasks."""
     check_ssh_host_safety(settings, request.ssh_host)
     cidr = caller_cidr(settings, request.cidr)
     observer = observer or _Quiet()
@@ -378,7 +381,9 @@ def setup_ec2(
             if request.install_dependencies:
                 (ssh_ready or wait_for_ssh)(key_file, request.ssh_user, host, request.ssh_port, request.ssh_timeout)
                 try:
-                    (install or _default_install(settings, request))(key_file, host, request.ssh_port)
+                    (install or _default_install(settings, request, playbook_observer))(
+                        key_file, host, request.ssh_port
+                    )
                     observer.jupyter(f"http://{host}:{JUPYTER_PORT}/lab")
                 except XalError as exc:
                     install_error = exc
@@ -399,11 +404,11 @@ def setup_ec2(
         raise install_error
 
 
-def _default_install(settings: Settings, request: DevInstanceRequest) -> Callable[[Path, str, int], None]:
+def _default_install(
+    settings: Settings, request: DevInstanceRequest, observer: PlaybookObserver | None
+) -> Callable[[Path, str, int], None]:
     def run(key_file: Path, host: str, port: int) -> None:
-        from xal.ansible.runner import AnsibleTarget
-        from xal.dev.playbooks import install_dependencies
-
-        install_dependencies(settings, AnsibleTarget(host, key_file, port, request.ssh_user), request.ansible_vars)
+        target = AnsibleTarget(host, key_file, port, request.ssh_user)
+        install_dependencies(settings, target, request.ansible_vars, observer=observer)
 
     return run

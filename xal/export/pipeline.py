@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Protocol
 
 from xal import defaults, naming
 from xal.aws.ledger import Ledger
@@ -31,6 +33,14 @@ from xal.naming import DEFAULT_VM_FORMATS, VmFormat
 log = logging.getLogger(__name__)
 
 
+class ExportObserver(Observer, Protocol):
+    """Told each job's state; entered while the scheduler runs, so a live display starts and stops with it."""
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None: ...
+
+
 @dataclass(frozen=True)
 class ExportRequest:
     """What to export and how; checks its own values so every caller gets the same one-line errors."""
@@ -45,7 +55,9 @@ class ExportRequest:
     poll: PollPolicy = field(default_factory=PollPolicy)
     part_size: int = DEFAULT_PART_SIZE  # bytes
     manifest_path: Path | None = None  # only with a single asset
-    show_progress: bool = True
+    # how the jobs are shown while they run (default: not at all); a request carries it so callers
+    # that pass the request on (create-vm, export-vm) show the export the way their caller chose
+    observer: ExportObserver | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "formats", tuple(dict.fromkeys(self.formats)) or DEFAULT_VM_FORMATS)
@@ -195,7 +207,6 @@ def export_images(
     settings: Settings,
     request: ExportRequest,
     factory: AwsSessionFactory | None = None,
-    observer: Observer | None = None,
 ) -> ExportResult:
     """Export AMIs to VM images (see module docs); raises XalError when any job failed."""
 
@@ -213,28 +224,15 @@ def export_images(
     if foreign:
         log.info("%d other export task(s) active in %s count against the limit", len(foreign), region)
     backend = AwsExportBackend(factory, target, request.part_size)
-    if observer is None and request.show_progress:
-        from xal.export.progress import ExportProgress
-
-        with ExportProgress() as progress:
-            scheduler = ExportScheduler(
-                backend,
-                runs,
-                max_active_per_region=request.max_active_per_region,
-                policy=request.poll,
-                foreign_active={region: foreign},
-                observer=progress,
-            )
-            scheduler.run()
-    else:
-        scheduler = ExportScheduler(
-            backend,
-            runs,
-            max_active_per_region=request.max_active_per_region,
-            policy=request.poll,
-            foreign_active={region: foreign},
-            observer=observer,
-        )
+    scheduler = ExportScheduler(
+        backend,
+        runs,
+        max_active_per_region=request.max_active_per_region,
+        policy=request.poll,
+        foreign_active={region: foreign},
+        observer=request.observer,
+    )
+    with request.observer or nullcontext():
         scheduler.run()
 
     manifests: dict[str, BuildManifest] = {}

@@ -12,6 +12,7 @@ from xal import defaults, naming
 from xal.aws.ledger import CREATED, ENDED, PACKER_BUILD, Ledger
 from xal.config import Settings
 from xal.errors import UsageError, XalError
+from xal.image.build_log import PackerObserver
 from xal.image.packer_build import run_packer_build
 from xal.manifest import BuildManifest, GitInfo, default_manifest_path
 from xal.netcheck import is_loopback_host
@@ -53,6 +54,9 @@ class AmiBuildRequest:
     on_error: OnError = OnError.CLEANUP
     debug: bool = False
     manifest_path: Path | None = None
+    # how the build is shown while it runs; a request carries it so callers that pass the request
+    # on (create-vm) show the build the way their caller chose
+    observer: PackerObserver | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "on_error", OnError.parse(self.on_error))
@@ -122,6 +126,7 @@ def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary
             packer=packer,
             on_error=request.on_error,
             debug=request.debug,
+            observer=request.observer,
         )
     finally:  # Packer has exited and run its own cleanup; only a killed xal leaves the intent open
         ledger.record(PACKER_BUILD, settings.region, name=variables["ami_name"], phase=ENDED, build=build_id)

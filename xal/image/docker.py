@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -12,21 +13,31 @@ from typing import Any
 from xal import defaults
 from xal.config import Settings
 from xal.errors import UsageError, XalError
+from xal.image.build_log import PackerObserver
 from xal.image.packer_build import run_packer_build
 from xal.manifest import BuildManifest, GitInfo, default_manifest_path
 from xal.packer.binary import OnError, PackerBinary
 from xal.paths import project_root
-from xal.secrets import register_secret
+from xal.secrets import SecretSource, register_secret
 
 SOURCE = "xal.docker.ai_lab_image"
 NOTEBOOKS = "/home/jupyter/notebooks"
 ENTRYPOINT = ["/usr/local/bin/ai-lab-entrypoint"]
+REGISTRY_USER_ENV = "DOCKER_REGISTRY_USER"
+REGISTRY_PASSWORD = SecretSource("DOCKER_REGISTRY_PASSWORD")
 
 
 @dataclass(frozen=True)
 class RegistryCredentials:
     user: str
     password: str = field(repr=False)
+
+    @classmethod
+    def from_env(cls) -> RegistryCredentials | None:
+        """The login from DOCKER_REGISTRY_USER and DOCKER_REGISTRY_PASSWORD (registered as a secret),
+        or None unless both are set."""
+        user, password = os.environ.get(REGISTRY_USER_ENV), REGISTRY_PASSWORD.read()
+        return cls(user, password) if user and password else None
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,7 @@ class DockerBuildRequest:
     on_error: OnError = OnError.CLEANUP
     debug: bool = False
     manifest_path: Path | None = None
+    observer: PackerObserver | None = field(default=None, compare=False, repr=False)  # see AmiBuildRequest
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "on_error", OnError.parse(self.on_error))
@@ -118,6 +130,7 @@ def build_docker(settings: Settings, request: DockerBuildRequest, packer: Packer
         packer=packer or PackerBinary(),
         on_error=request.on_error,
         debug=request.debug,
+        observer=request.observer,
     )
     reference = f"{request.repository}:{tags[0]}"
     manifest = BuildManifest(

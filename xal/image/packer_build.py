@@ -19,7 +19,7 @@ from xal import defaults
 from xal.aws.emulator import EMULATOR_CREDENTIALS, LOCAL_GUARD_ENV
 from xal.config import Settings
 from xal.errors import ExitCode, XalError
-from xal.image.progress import BuildProgress
+from xal.image.build_log import BuildLog, PackerObserver, QuietPackerObserver
 from xal.packer.binary import OnError, PackerBinary
 from xal.packer.machine_readable import BuildOutcome
 from xal.packer.variables import check_variables, declared_variables
@@ -105,8 +105,12 @@ def run_packer_build(
     packer: PackerBinary,
     on_error: OnError = OnError.CLEANUP,
     debug: bool = False,
+    observer: PackerObserver | None = None,
 ) -> PackerBuildResult:
-    """Render, check and run one build; raises XalError (with Packer's errors) when it fails."""
+    """Render, check and run one build; raises XalError (with Packer's errors) when it fails.
+
+    ``observer`` is told each step and Ansible task while Packer runs (default: nothing shown).
+    """
     started = time.monotonic()
     build_dir = state_dir() / "builds" / settings.asset_id / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     version = prepare_build_dir(packer, build_dir)
@@ -127,7 +131,7 @@ def run_packer_build(
     outcome = BuildOutcome()
     log_path = build_dir / "packer.log"
 
-    with BuildProgress(log_path) as progress:
+    with BuildLog(log_path, observer or QuietPackerObserver()) as progress:
 
         def on_event(event: Any) -> None:
             outcome.feed(event)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,35 +9,36 @@ from xal.ca_certs import CaBundle
 from xal.config import Settings
 from xal.errors import UsageError
 from xal.passwords import jupyter_password_hash, os_password_hash
-from xal.secrets import register_secret, secret_from_env
+from xal.secrets import AskSecret, SecretSource
 
 OS_PASSWORD_ENV = "XAL_DEFAULT_PASSWORD"  # noqa: S105 - a variable name
 JUPYTER_PASSWORD_ENV = "XAL_JUPYTER_PASSWORD"  # noqa: S105 - a variable name
+OS_PASSWORD = SecretSource(OS_PASSWORD_ENV, "Default OS password (expired at login)")
+JUPYTER_PASSWORD = SecretSource(JUPYTER_PASSWORD_ENV)  # unset: the playbook's documented default
 
 
-def _os_password(interactive: bool) -> str:
-    password = secret_from_env(OS_PASSWORD_ENV)
-    if password:
-        return password
-    if interactive and sys.stdin.isatty():
-        import typer
-
-        prompted = typer.prompt("Default OS password (expired at login)", hide_input=True, confirmation_prompt=True)
-        return register_secret(prompted) or prompted
-    raise UsageError(f"set {OS_PASSWORD_ENV} to the image's default OS password (it is expired at first login)")
+def _os_password(ask_secret: AskSecret | None) -> str:
+    password = OS_PASSWORD.read(ask_secret)
+    if password is None:
+        raise UsageError(f"set {OS_PASSWORD_ENV} to the image's default OS password (it is expired at first login)")
+    return password
 
 
-def default_os_password_hash(interactive: bool) -> str:
-    """SHA-512 crypt of the OS password from XAL_DEFAULT_PASSWORD or a prompt (clear text stays here)."""
-    return os_password_hash(_os_password(interactive))
+def default_os_password_hash(ask_secret: AskSecret | None = None) -> str:
+    """SHA-512 crypt of the OS password from XAL_DEFAULT_PASSWORD or ``ask_secret`` (clear text stays here)."""
+    return os_password_hash(_os_password(ask_secret))
 
 
-def playbook_vars(settings: Settings, interactive: bool, os_password: bool = True) -> dict[str, Any]:
-    """Hashes (never clear text) plus CA certificates; the playbook's defaults cover the rest."""
+def playbook_vars(settings: Settings, ask_secret: AskSecret | None = None, os_password: bool = True) -> dict[str, Any]:
+    """Hashes (never clear text) plus CA certificates; the playbook's defaults cover the rest.
+
+    The OS password comes from XAL_DEFAULT_PASSWORD, else from ``ask_secret`` (None: nobody to
+    ask, so a missing variable is a UsageError that names it).
+    """
     values: dict[str, Any] = {}
     if os_password:
-        values["ai_lab_os_password_hash"] = os_password_hash(_os_password(interactive))
-    jupyter = secret_from_env(JUPYTER_PASSWORD_ENV)
+        values["ai_lab_os_password_hash"] = os_password_hash(_os_password(ask_secret))
+    jupyter = JUPYTER_PASSWORD.read()
     if jupyter:
         values["ai_lab_jupyter_password_hash"] = jupyter_password_hash(jupyter)
     bundle = CaBundle.from_host(list(settings.extra_ca_certs))
@@ -66,7 +66,7 @@ def load_vars_file(path: Path | None) -> dict[str, Any]:
 
 
 def build_vars(
-    settings: Settings, vars_file: Path | None, interactive: bool, os_password: bool = True
+    settings: Settings, vars_file: Path | None, ask_secret: AskSecret | None = None, os_password: bool = True
 ) -> dict[str, Any]:
     """``--playbook-vars`` under what xal computes: hashes and certificates always win over the file."""
-    return {**load_vars_file(vars_file), **playbook_vars(settings, interactive, os_password)}
+    return {**load_vars_file(vars_file), **playbook_vars(settings, ask_secret, os_password)}

@@ -11,13 +11,29 @@ of its recipe (packages, suite, certificates): an image whose label matches is r
 from __future__ import annotations
 
 import hashlib
+import logging
 import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xal.ca_certs import CaBundle
 from xal.config import Settings
 from xal.errors import XalError
+
+log = logging.getLogger(__name__)
+
+# shows ``text`` while the work inside the context runs (a bootstrap takes minutes the first time)
+Activity = Callable[[str], AbstractContextManager[object]]
+
+
+@contextmanager
+def log_activity(text: str) -> Iterator[None]:
+    """The library default: the activity goes to the log, nothing is shown."""
+    log.info("%s", text)
+    yield
+
 
 RECIPE_LABEL = "org.exasol.xal.recipe"
 DEFAULT_SUITE = "bookworm"
@@ -120,14 +136,12 @@ def require_tools(*tools: str) -> None:
             raise XalError("docker is installed but no Docker daemon answers; start dockerd (scripts/bootstrap does)")
 
 
-def prepare_local_images(settings: Settings, work_dir: Path) -> list[str]:
+def prepare_local_images(settings: Settings, work_dir: Path, activity: Activity = log_activity) -> list[str]:
     """Ensure the base and sshd images exist for the current recipe; returns their tags."""
-    from xal.console import err
-
     require_tools("docker", "mmdebstrap")
     bundle = CaBundle.from_host(list(settings.extra_ca_certs))
     tags = []
     for recipe in (base_recipe(bundle), sshd_recipe(bundle)):
-        with err().status(f"bootstrapping {recipe.tag} from Debian packages (cached after the first time)"):
+        with activity(f"bootstrapping {recipe.tag} from Debian packages (cached after the first time)"):
             tags.append(ensure_image(recipe, work_dir))
     return tags

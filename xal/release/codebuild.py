@@ -207,10 +207,12 @@ def run_release_build(
     policy: FollowPolicy,
     *,
     on_update: Callable[[dict[str, Any]], None] | None = None,
+    notify: Callable[[str], None] = log.warning,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
-    """Start the release build and follow it to the end; Ctrl-C leaves it running and says so."""
+    """Start the release build and follow it to the end; Ctrl-C leaves it running and says so
+    through ``notify`` (the build goes on in CodeBuild, so the user must learn how to stop it)."""
     region = factory.settings.region
     build = start_build(factory, request)
     if on_update is not None:
@@ -220,12 +222,8 @@ def run_release_build(
             factory.client("codebuild"), build["id"], region, policy, on_update=on_update, clock=clock, sleep=sleep
         )
     except KeyboardInterrupt:
-        from xal.console import err
-
-        err().print(
+        notify(
             f"stopped following; release build {build['id']} keeps running in CodeBuild (stop it with "
-            f"`aws codebuild stop-build --id {build['id']}`); log: {log_link(build, region)}",
-            markup=False,
-            highlight=False,
+            f"`aws codebuild stop-build --id {build['id']}`); log: {log_link(build, region)}"
         )
         raise

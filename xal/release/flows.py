@@ -58,6 +58,7 @@ def start_release_build(
     options: BuildOptions = BuildOptions(),
     *,
     on_update: Updates = None,
+    notify: Callable[[str], None] = log.warning,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
@@ -73,7 +74,13 @@ def start_release_build(
         project=options.project,
     )
     return run_release_build(
-        AwsSessionFactory(settings), request, options.policy, on_update=on_update, clock=clock, sleep=sleep
+        AwsSessionFactory(settings),
+        request,
+        options.policy,
+        on_update=on_update,
+        notify=notify,
+        clock=clock,
+        sleep=sleep,
     )
 
 
@@ -149,6 +156,7 @@ def start_test_release_build(
         replace(request, release_id=release.id, project=project),
         options.policy,
         on_update=on_update,
+        notify=notify,
         clock=clock,
         sleep=sleep,
     )

@@ -1,7 +1,9 @@
-"""Live progress of a Packer build: the current Packer step and Ansible task, timed.
+"""What a Packer build records while it runs: every UI line in a log file, the timed steps, the
+current Ansible task.
 
-Every event also goes to a log file (secrets masked) so a failed build can be read in full
-afterwards; the console shows one updating line on a terminal, plain step lines otherwise.
+Every event goes to the log file (secrets masked) so a failed build can be read in full
+afterwards; the steps end up in the build manifest. Showing the build live is not done here: a
+:class:`PackerObserver` (the CLI's display) is told of each step and task, already masked.
 """
 
 from __future__ import annotations
@@ -10,11 +12,41 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-from xal.console import err
 from xal.packer.machine_readable import PackerEvent, ansible_task_of, step_of
 from xal.secrets import redact
+
+
+class PackerObserver(Protocol):
+    """Told about a running build; entered while Packer runs, so a live display starts and stops with it.
+
+    ``elapsed`` is in seconds since the build log was opened; ``line`` has its secrets masked.
+    """
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None: ...
+
+    def step(self, line: str, elapsed: float) -> None: ...
+
+    def task(self, line: str, elapsed: float) -> None: ...
+
+
+class QuietPackerObserver:
+    """The library default: the log file and the manifest's steps are the record; nothing is shown."""
+
+    def __enter__(self) -> QuietPackerObserver:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        pass
+
+    def step(self, line: str, elapsed: float) -> None:
+        pass
+
+    def task(self, line: str, elapsed: float) -> None:
+        pass
 
 
 @dataclass
@@ -26,27 +58,24 @@ class Step:
 
 
 @dataclass
-class BuildProgress:
+class BuildLog:
     log_path: Path
+    observer: PackerObserver = field(default_factory=QuietPackerObserver)
     steps: list[Step] = field(default_factory=list)
     task: str | None = None
     tasks_done: int = 0
     _log: IO[str] | None = None
-    _status: Any = None
     _t0: float = field(default_factory=time.monotonic)
 
-    def __enter__(self) -> BuildProgress:
+    def __enter__(self) -> BuildLog:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("w")
-        if err().is_terminal:
-            self._status = err().status("starting Packer")
-            self._status.start()
+        self.observer.__enter__()
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self._close_step()
-        if self._status is not None:
-            self._status.stop()
+        self.observer.__exit__(*exc)
         if self._log is not None:
             self._log.close()
 
@@ -65,20 +94,13 @@ class BuildProgress:
             self._close_step()
             self.steps.append(Step(step[0], step[1], round(time.monotonic() - self._t0, 2)))
             self.task = None
-            self._show(f"{step[0]}: {step[1]}", new_line=True)
+            self.observer.step(redact(f"{step[0]}: {step[1]}"), time.monotonic() - self._t0)
         elif (task := ansible_task_of(text)) is not None:
             self.task = task
             self.tasks_done += 1
             current = self.steps[-1] if self.steps else None
             prefix = f"{current.source}: " if current else ""
-            self._show(f"{prefix}ansible task {self.tasks_done}: {task}", new_line=False)
-
-    def _show(self, line: str, new_line: bool) -> None:
-        elapsed = f"[{time.monotonic() - self._t0:6.1f}s]"
-        if self._status is not None:
-            self._status.update(f"{elapsed} {redact(line)}")
-        elif new_line:
-            err().print(f"{elapsed} {redact(line)}", markup=False, highlight=False)
+            self.observer.task(redact(f"{prefix}ansible task {self.tasks_done}: {task}"), time.monotonic() - self._t0)
 
     def step_table(self) -> list[dict[str, Any]]:
         return [{"source": s.source, "step": s.name, "start": s.started, "seconds": s.seconds} for s in self.steps]

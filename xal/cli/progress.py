@@ -1,0 +1,194 @@
+"""Live progress displays on stderr for the library's long-running work (``--json`` on stdout stays parseable).
+
+Each class implements the observer a library function reports to; on a terminal it shows a live
+line or bars, otherwise plain lines, so CI logs stay readable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from xal.console import err
+from xal.export.scheduler import JobRun, Phase
+
+if TYPE_CHECKING:
+    from xal.ansible.runner import PlaybookState
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+class CodeBuildProgress:
+    """A CodeBuild build: a live status line on a terminal, else one line per phase."""
+
+    def __init__(self, label: str = "release build") -> None:
+        self.label = label
+        self._status: Any = None
+        self._last: tuple[str, str] | None = None
+        self._started = time.monotonic()
+
+    def __enter__(self) -> CodeBuildProgress:
+        if err().is_terminal:
+            self._status = err().status(f"{self.label}: starting")
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+    def update(self, build: dict[str, Any]) -> None:
+        phase, status = str(build.get("currentPhase") or "SUBMITTED"), str(build.get("buildStatus"))
+        done = sum(1 for p in build.get("phases") or [] if p.get("phaseStatus"))
+        text = f"{self.label} {build.get('id')}: {status}, phase {phase} ({done} phases done)"
+        if self._status is not None:
+            self._status.update(f"{text}, {_duration(time.monotonic() - self._started)}")
+        if (phase, status) == self._last:
+            return
+        self._last = (phase, status)
+        err().print(f"{text} after {_duration(time.monotonic() - self._started)}", markup=False, highlight=False)
+
+
+def activity(text: str) -> AbstractContextManager[object]:
+    """A spinner with ``text`` on stderr while the work inside the context runs."""
+    return err().status(text)
+
+
+def notice(line: str) -> None:
+    """A plain line on stderr (no rich markup, so names and URLs are shown as they are)."""
+    err().print(line, markup=False, highlight=False)
+
+
+class PackerBuildProgress:
+    """A Packer build: one updating line (step or Ansible task) on a terminal, a line per step otherwise."""
+
+    def __init__(self) -> None:
+        self._status: Any = None
+
+    def __enter__(self) -> PackerBuildProgress:
+        if err().is_terminal:
+            self._status = err().status("starting Packer")
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def step(self, line: str, elapsed: float) -> None:
+        self._show(line, elapsed, new_line=True)
+
+    def task(self, line: str, elapsed: float) -> None:
+        self._show(line, elapsed, new_line=False)
+
+    def _show(self, line: str, elapsed: float, new_line: bool) -> None:
+        text = f"[{elapsed:6.1f}s] {line}"
+        if self._status is not None:
+            self._status.update(text)
+        elif new_line:
+            err().print(text, markup=False, highlight=False)
+
+
+class ExportProgress:
+    """Export jobs: one bar per (AMI, format) on a terminal, else one plain line per state change."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._bars: dict[int, Any] = {}
+        self._last: dict[int, tuple[Phase, str]] = {}
+        self._progress: Any = None
+
+    def __enter__(self) -> ExportProgress:
+        if err().is_terminal:
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                console=err(),
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, run: JobRun) -> None:
+        status = {
+            Phase.PENDING: "waiting for a free export slot",
+            Phase.ACTIVE: run.message or "active",
+            Phase.FINISHING: "renaming in S3",
+            Phase.DONE: "resumed: already exported" if run.resumed and run.task_id is None else "done",
+            Phase.FAILED: f"failed: {run.error}",
+        }[run.phase]
+        if run.phase is Phase.ACTIVE and run.task_id:
+            status = f"{run.task_id}: {status}"
+        with self._lock:
+            key = id(run)
+            if self._progress is None:
+                if self._last.get(key) != (run.phase, status):
+                    self._last[key] = (run.phase, status)
+                    pct = f" {run.progress}%" if run.progress is not None and run.phase is Phase.ACTIVE else ""
+                    err().print(f"export {run.job.label}:{pct} {status}", markup=False, highlight=False)
+                return
+            if key not in self._bars:
+                self._bars[key] = self._progress.add_task(run.job.label, total=100, status="")
+            done = 100 if run.phase in (Phase.DONE, Phase.FINISHING) else (run.progress or 0)
+            self._progress.update(self._bars[key], completed=done, status=status)
+
+
+class PlaybookProgress:
+    """An Ansible playbook run: one live line (task, counts) on a terminal, a line per task otherwise."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        self._task_id: Any = None
+
+    def started(self, state: PlaybookState) -> None:
+        if err().is_terminal:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TextColumn("[green]ok={task.fields[ok]}[/] [yellow]changed={task.fields[changed]}[/]"),
+                TextColumn("[red]failed={task.fields[failed]}[/] [dim]skipped={task.fields[skipped]}[/]"),
+                TimeElapsedColumn(),
+                console=err(),
+                transient=True,
+            )
+            self._progress.start()
+            self._task_id = self._progress.add_task(state.title, total=None, **state.counts)
+        else:
+            err().print(f"{state.title}: starting", markup=False, highlight=False)
+
+    def task_started(self, state: PlaybookState) -> None:
+        if self._progress is None:
+            err().print(f"[{state.elapsed:6.1f}s] {state.task_text}", markup=False, highlight=False)
+
+    def updated(self, state: PlaybookState) -> None:
+        if self._progress is not None:
+            from rich.markup import escape
+
+            description = escape(f"{state.title} [{state.tasks}] {state.task_text}")
+            self._progress.update(self._task_id, description=description, **state.counts)
+
+    def finished(self, state: PlaybookState) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        summary = " ".join(f"{k}={v}" for k, v in state.counts.items())
+        err().print(f"{state.title}: {summary} ({state.elapsed:.1f} s)", markup=False, highlight=False)
