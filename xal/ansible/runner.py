@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from xal.errors import UsageError, XalError
+from xal.paths import ansible_dir as default_ansible_dir
+from xal.paths import state_dir
 from xal.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -233,9 +235,6 @@ class PlaybookRunner:
         run_function: RunFunction | None = None,
         verbosity: int = 0,
     ) -> None:
-        from xal.paths import ansible_dir as default_ansible_dir
-        from xal.paths import state_dir
-
         self.ansible_dir = ansible_dir or default_ansible_dir()
         self.work_root = work_root or state_dir() / "ansible"
         self.run_function = run_function or run_with_clean_env

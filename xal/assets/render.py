@@ -10,6 +10,7 @@ import json
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from xal.assets import cleanup as c
 from xal.aws import ledger as lg
 
 if TYPE_CHECKING:
@@ -94,8 +95,6 @@ def describe_action(action: Action) -> str:
 
 def summary(report: CleanupReport) -> str:
     """One line: how many resources got which outcome, and where was searched."""
-    from xal.assets import cleanup as c
-
     parts = [f"{report.count(o)} {o}" for o in (c.DELETED, c.WOULD_DELETE, c.GONE, c.KEPT, c.FAILED) if report.count(o)]
     prefix = "dry run, nothing changed: " if report.dry_run else ""
     return f"{prefix}asset {report.asset_id}: {', '.join(parts) or 'nothing left'} ({searched(report.inventory)})"

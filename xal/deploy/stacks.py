@@ -36,6 +36,7 @@ from xal.deploy.changeset import (
 )
 from xal.errors import NotFoundError, UsageError
 from xal.naming import PERMANENT_STACKS, S3_PREFIX_ROOT
+from xal.paths import project_root
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,6 @@ CODEBUILD_SOURCE_TAGS = ("codebuild:source", "codebuild:source:type", "codebuild
 
 
 def cloudformation_dir() -> Path:
-    from xal.paths import project_root
-
     return project_root() / "cloudformation"
 
 

@@ -25,13 +25,14 @@ from xal.assets.inventory import Inventory, Query, find_assets
 from xal.aws.errors import describe_error, is_error
 from xal.aws.ledger import AMI, CREATED, Ledger
 from xal.aws.session import AwsSessionFactory
+from xal.aws.stacks import describe_stack
 from xal.aws.tags import tags_of
 from xal.config import Settings
 from xal.errors import NotFoundError, UsageError, XalError
 from xal.export.pipeline import ExportRequest, ExportResult, export_images
 from xal.export.publish import make_ami_public, start_copies, wait_available
 from xal.export.tasks import PollPolicy
-from xal.image.ami import AmiBuildRequest
+from xal.image.ami import AmiBuildRequest, build_ami
 from xal.manifest import BuildManifest, GitInfo, default_manifest_path
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,6 @@ def _report_on_failure(
 
 
 def _default_builder(settings: Settings, request: AmiBuildRequest) -> BuildManifest:
-    from xal.image.ami import build_ami
-
     return build_ami(settings, request)
 
 
@@ -124,8 +123,6 @@ def create_vm(
 
 def instance_of_stack(factory: AwsSessionFactory, stack_name: str) -> str:
     """The EC2 instance a CloudFormation stack created."""
-    from xal.aws.stacks import describe_stack
-
     if describe_stack(factory, stack_name) is None:
         raise NotFoundError(f"stack {stack_name} not found in {factory.settings.region}")
     resources = factory.client("cloudformation").describe_stack_resources(StackName=stack_name)["StackResources"]

@@ -29,6 +29,7 @@ from xal.export.scheduler import ExportScheduler, JobRun, Observer, Phase
 from xal.export.tasks import ExportJob, ExportTarget, PollPolicy, TaskState, describe_tasks, list_tasks, start_export
 from xal.manifest import BuildManifest, GitInfo, default_manifest_path
 from xal.naming import DEFAULT_VM_FORMATS, VmFormat
+from xal.paths import project_root
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +188,6 @@ def _manifest_for(settings: Settings, asset: str, ami: str, path: Path) -> Build
     if path.is_file():
         return BuildManifest.load(path)
     try:
-        from xal.paths import project_root
-
         git = GitInfo.of(project_root())
     except XalError:
         git = GitInfo(None, None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -125,8 +126,6 @@ def ensure_image(recipe: ImageRecipe, work_dir: Path) -> str:
 
 def require_tools(*tools: str) -> None:
     """Fail early, with the install hint, when a local tool is missing or docker is not running."""
-    import shutil
-
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
         raise XalError(f"missing tool(s): {', '.join(missing)}; run scripts/bootstrap to install them")
