@@ -7,7 +7,7 @@ import sys
 import typer
 
 from xal import __version__
-from xal.cli import assets, deployment, dev, development, export, publish, release
+from xal.cli import assets, config, deploy, dev, export, image, local, rehearsal, release
 from xal.errors import ExitCode, XalError
 
 app = typer.Typer(
@@ -34,13 +34,16 @@ def _root(
     """Build and ship the Exasol AI-Lab: AMI, VM images (VMDK, VHD, RAW) and Docker image."""
 
 
-release.register(app)
-development.register(app)
+# the order in which the commands appear in --help (each module's commands in their own order)
+image.register(app)
+rehearsal.register(app)
+config.register(app)
+local.register(app)
 assets.register(app)
 dev.register(app)
 export.register(app)
-deployment.register(app)
-publish.register(app)
+deploy.register(app)
+release.register(app)
 
 
 def _aws_error(exc: BaseException) -> tuple[str, ExitCode] | None:

@@ -1,4 +1,4 @@
-"""Deployment commands: create or update the permanent CloudFormation stacks (WAF, VM bucket, CodeBuild)."""
+"""Deploy commands (xal.deploy): create or update the permanent stacks (WAF, VM bucket, CodeBuild)."""
 
 from __future__ import annotations
 

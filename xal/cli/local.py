@@ -1,4 +1,4 @@
-"""Development commands: inspect and prepare the local setup."""
+"""Local command (xal.local): prepare the Debian images the rehearsal and the tests run on."""
 
 from __future__ import annotations
 
@@ -8,22 +8,9 @@ from typing import Annotated
 import typer
 
 from xal.cli import options as o
-from xal.cli.render import echo_json, print_rows
 from xal.config import Settings
 
 PANEL = "Development"
-
-
-@o.command
-def show_config(settings: Annotated[Settings, o.SETTINGS]) -> None:
-    """Show the effective settings after merging options, XAL_* variables and xal.toml."""
-    from xal.config import settings_as_dict
-
-    data = settings_as_dict(settings)
-    if settings.json:
-        echo_json(data, sort_keys=False)
-        return
-    print_rows("xal settings", ("setting", "value"), ((k, "" if v is None else str(v)) for k, v in data.items()))
 
 
 @o.command
@@ -44,5 +31,4 @@ def prepare_local(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("show-config", rich_help_panel=PANEL)(show_config)
     app.command("prepare-local", rich_help_panel=PANEL)(prepare_local)

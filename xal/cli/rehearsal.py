@@ -1,0 +1,55 @@
+"""Rehearsal command (xal.rehearsal): the whole AMI build and VM export offline."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from xal import defaults
+from xal.cli import options as o
+from xal.cli.image import print_manifest
+from xal.config import Settings
+
+PANEL = "Release"
+
+
+@o.command
+def rehearse(
+    settings: Annotated[Settings, o.LOCAL_SETTINGS],
+    copy_region: Annotated[
+        list[str] | None, typer.Option("--ami-region", help="Also rehearse copies to these regions.")
+    ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Small stand-ins instead of the real JupyterLab, notebook packages and Docker "
+            "(seconds instead of minutes).",
+        ),
+    ] = False,
+    export: Annotated[
+        bool, typer.Option("--export/--no-export", help="Also rehearse the VHD/VMDK export of the AMI.")
+    ] = True,
+) -> None:
+    """Rehearse the AMI build and its VM export offline: real Packer + Ansible against an embedded AWS
+    emulator (moto) and a local sshd container standing in for the EC2 instance. Nothing reaches AWS.
+    """
+    from xal.cli.progress import ExportProgress, PackerBuildProgress, activity
+    from xal.rehearsal import rehearse as run
+
+    regions = tuple(copy_region or defaults.REHEARSAL_COPY_REGIONS)
+    manifest = run(
+        settings,
+        ami_regions=regions,
+        quick=quick,
+        export=export,
+        build_observer=PackerBuildProgress(),
+        export_observer=ExportProgress(),
+        activity=activity,
+    )
+    print_manifest(manifest, settings.json)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rehearse", rich_help_panel=PANEL)(rehearse)
