@@ -14,10 +14,9 @@ from xal.config import Settings
 from xal.errors import UsageError, XalError
 from xal.image.build_log import PackerObserver
 from xal.image.packer_build import run_packer_build
-from xal.manifest import BuildManifest, GitInfo, default_manifest_path
+from xal.manifest import BuildManifest, default_manifest_path
 from xal.netcheck import is_loopback_host
 from xal.packer.binary import OnError, PackerBinary
-from xal.paths import project_root
 
 SOURCE = "xal.amazon-ebs.ai_lab"
 
@@ -140,23 +139,14 @@ def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary
         build=build_id,
         amis=result.outcome.amis(),
     )
-    manifest = BuildManifest(
-        asset_id=settings.asset_id,
-        kind="ami",
-        git=GitInfo.of(project_root()),
-        packer_version=result.packer_version,
-        started_at=started,
-        finished_at=time.time(),
+    manifest = result.manifest(
+        settings.asset_id,
+        "ami",
+        started,
         region=settings.region,
         source_ami=next(iter(sorted(result.outcome.source_amis)), request.source_ami),
         amis=result.outcome.amis(),
-        steps=result.steps,
-        extra={
-            "build_dir": str(result.build_dir),
-            "packer_log": str(result.log_path),
-            "xal_seconds": result.seconds,
-            "packer_seconds": result.packer_seconds,
-        },
+        extra={"xal_seconds": result.seconds, "packer_seconds": result.packer_seconds},
     )
     manifest.write(request.manifest_path or default_manifest_path(settings.asset_id, "ami"))
     return manifest

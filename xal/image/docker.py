@@ -15,9 +15,8 @@ from xal.config import Settings
 from xal.errors import UsageError, XalError
 from xal.image.build_log import PackerObserver
 from xal.image.packer_build import run_packer_build
-from xal.manifest import BuildManifest, GitInfo, default_manifest_path
+from xal.manifest import BuildManifest, default_manifest_path
 from xal.packer.binary import OnError, PackerBinary
-from xal.paths import project_root
 from xal.secrets import SecretSource, register_secret
 
 SOURCE = "xal.docker.ai_lab_image"
@@ -133,21 +132,13 @@ def build_docker(settings: Settings, request: DockerBuildRequest, packer: Packer
         observer=request.observer,
     )
     reference = f"{request.repository}:{tags[0]}"
-    manifest = BuildManifest(
-        asset_id=settings.asset_id,
-        kind="docker",
-        git=GitInfo.of(project_root()),
-        packer_version=result.packer_version,
-        started_at=started,
-        finished_at=time.time(),
+    manifest = result.manifest(
+        settings.asset_id,
+        "docker",
+        started,
         docker_image=image_id(reference),
         docker_tags=[f"{request.repository}:{t}" for t in tags],
-        steps=result.steps,
-        extra={
-            "build_dir": str(result.build_dir),
-            "packer_log": str(result.log_path),
-            "base_image": request.base_image,
-        },
+        extra={"base_image": request.base_image},
     )
     if request.push:
         push(request.repository, tags, request.credentials)

@@ -20,10 +20,11 @@ from xal.aws.emulator import EMULATOR_CREDENTIALS, LOCAL_GUARD_ENV
 from xal.config import Settings
 from xal.errors import ExitCode, XalError
 from xal.image.build_log import BuildLog, PackerObserver, QuietPackerObserver
+from xal.manifest import BuildManifest, GitInfo
 from xal.packer.binary import OnError, PackerBinary
 from xal.packer.machine_readable import BuildOutcome
 from xal.packer.variables import check_variables, declared_variables
-from xal.paths import ansible_dir, packer_dir, state_dir
+from xal.paths import ansible_dir, packer_dir, project_root, state_dir
 from xal.secrets import redact
 
 PLAYBOOK = "ai_lab.yml"
@@ -39,6 +40,22 @@ class PackerBuildResult:
     log_path: Path
     seconds: float  # the whole build as xal ran it
     packer_seconds: float  # of which the packer process
+
+    def manifest(self, asset_id: str, kind: str, started: float, **fields: Any) -> BuildManifest:
+        """The build manifest of this build: what every kind records, plus the kind's ``fields``
+        (``extra`` entries are added to the build folder and the Packer log)."""
+        extra = {"build_dir": str(self.build_dir), "packer_log": str(self.log_path), **fields.pop("extra", {})}
+        return BuildManifest(
+            asset_id=asset_id,
+            kind=kind,
+            git=GitInfo.of(project_root()),
+            packer_version=self.packer_version,
+            started_at=started,
+            finished_at=time.time(),
+            steps=self.steps,
+            extra=extra,
+            **fields,
+        )
 
 
 def prepare_build_dir(packer: PackerBinary, build_dir: Path) -> tuple[int, int, int]:
