@@ -39,13 +39,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="real-AWS tier: set XAL_AWS_TESTS=1 to run")
     for item in items:
-        if "aws" in item.keywords:
+        if item.get_closest_marker("aws") is not None:
             item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
 def proxy_guard(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    if "aws" in request.keywords:
+    if request.node.get_closest_marker("aws") is not None:  # the marker, not a folder named aws
         return
     for key, value in GUARD_ENV.items():
         monkeypatch.setenv(key, value)

@@ -22,6 +22,7 @@ import boto3
 import pytest
 import yaml
 
+from tests.integration.xal_cli import run_xal
 from xal import rehearsal
 from xal.local.moto_export import ExportFakeConfig, MotoExportFake, moto_export, seed_ami, seed_bucket_stack
 from xal.local.slc_repo import serve_stand_in_repo
@@ -32,17 +33,6 @@ TAG = "exa_ai_lab_id"
 # the rehearsal's stand-ins for the heavy installs, in a container (no netplan apply)
 QUICK_VARS = {**rehearsal.QUICK_VARS, **rehearsal.CONTAINER_VARS}
 TEST_KEY = "xal-test"  # imported by the test, not created by xal
-
-
-def _xal(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xal", *args], capture_output=True, text=True, env=env, check=False, timeout=600
-    )
-
-
-@pytest.fixture
-def xal_env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "XAL_STATE_DIR": str(tmp_path / "state"), "XAL_DEFAULT_PASSWORD": "Build-Secret-42"}
 
 
 def _wait_for(check: Callable[[], bool], proc: subprocess.Popen, what: str, timeout: float = 300) -> None:
@@ -127,7 +117,9 @@ def leftovers(endpoint: str, asset: str, bucket: str | None = None) -> set[tuple
 
 
 def _listed(endpoint: str, asset: str, env: dict[str, str]) -> set[tuple[str, str]]:
-    result = _xal("show-aws-assets", "--asset-id", asset, "--format", "json", "--aws-endpoint-url", endpoint, env=env)
+    result = run_xal(
+        "show-aws-assets", "--asset-id", asset, "--format", "json", "--aws-endpoint-url", endpoint, env=env
+    )
     if result.returncode == 3:
         assert "error: no AWS resources match asset-id" in result.stderr
         return set()
@@ -146,10 +138,10 @@ def _show_then_cleanup(
     listed = _listed(endpoint, asset, env)
     missing = before - listed
     assert not missing, f"show-aws-assets misses {missing}"
-    result = _xal("cleanup", "--asset-id", asset, "--aws-endpoint-url", endpoint, env=env)
+    result = run_xal("cleanup", "--asset-id", asset, "--aws-endpoint-url", endpoint, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert leftovers(endpoint, asset, bucket) == set()
-    again = _xal("cleanup", "--asset-id", asset, "--aws-endpoint-url", endpoint, env=env)
+    again = run_xal("cleanup", "--asset-id", asset, "--aws-endpoint-url", endpoint, env=env)
     assert again.returncode == 0, again.stderr[-2000:]
     assert " deleted " not in again.stdout
     return before

@@ -4,32 +4,20 @@ container as the instance. Asserts on moto's state and on the container afterwar
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import boto3
 import pytest
 import yaml
 
+from tests.integration.xal_cli import run_xal
 from xal import rehearsal
 from xal.local.slc_repo import serve_stand_in_repo
 
 pytestmark = pytest.mark.integration
 # the rehearsal's stand-ins for the heavy installs, in a container (no netplan apply)
 QUICK_VARS = {**rehearsal.QUICK_VARS, **rehearsal.CONTAINER_VARS}
-
-
-def _xal(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xal", *args], capture_output=True, text=True, env=env, check=False, timeout=600
-    )
-
-
-@pytest.fixture
-def xal_env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "XAL_STATE_DIR": str(tmp_path / "state"), "XAL_DEFAULT_PASSWORD": "Build-Secret-42"}
 
 
 def test_build_ami_against_moto_and_ssh_target(moto_endpoint, ssh_target, packer, tmp_path, xal_env) -> None:
@@ -47,7 +35,7 @@ def test_build_ami_against_moto_and_ssh_target(moto_endpoint, ssh_target, packer
     ).split()
     with serve_stand_in_repo() as slc_vars:
         vars_file.write_text(yaml.safe_dump({**QUICK_VARS, **slc_vars}))
-        result = _xal(*args, env=xal_env)
+        result = run_xal(*args, env=xal_env)
     assert result.returncode == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout)
     manifest = json.loads(manifest_path.read_text())
@@ -105,7 +93,7 @@ def test_build_ami_against_moto_and_ssh_target(moto_endpoint, ssh_target, packer
 
 
 def test_build_ami_refuses_public_ssh_host_with_local_endpoint(moto_endpoint, packer, xal_env) -> None:
-    result = _xal("build-ami", "--aws-endpoint-url", moto_endpoint, "--ssh-host", "54.214.135.108", env=xal_env)
+    result = run_xal("build-ami", "--aws-endpoint-url", moto_endpoint, "--ssh-host", "54.214.135.108", env=xal_env)
     assert result.returncode == 2
     assert "ssh_host must be a loopback address" in result.stderr
     ec2 = boto3.client("ec2", endpoint_url=moto_endpoint, region_name="eu-central-1")
@@ -122,7 +110,7 @@ def test_failed_playbook_names_the_task_and_cleans_up(moto_endpoint, ssh_target,
         f" --ssh-host {ssh_target.host} --ssh-port {ssh_target.port} --ssh-username {ssh_target.user}"
         f" --ssh-keypair-name k --ssh-private-key-file {ssh_target.key} --playbook-vars {vars_file}"
     ).split()
-    result = _xal(*args, env=xal_env)
+    result = run_xal(*args, env=xal_env)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: packer build failed: task 'ai_lab_script_languages : ")

@@ -19,8 +19,10 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from ansible_helpers import STAND_INS, make_slc_repository, sh, shadow_entry, ssh_password_login
 from passlib.hash import sha512_crypt
+
+from tests.integration.ansible_helpers import STAND_INS, make_slc_repository, sh, shadow_entry, ssh_password_login
+from tests.integration.xal_cli import run_xal
 
 pytestmark = pytest.mark.integration
 PASSWORD = "Dev-Secret-Pw-731"
@@ -54,18 +56,6 @@ class ArgvWatcher:
         self._thread.join()
 
 
-def _xal(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xal", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=900,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def _tree_text(root: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in root.rglob("*") if p.is_file())
 
@@ -84,9 +74,9 @@ def test_install_dependencies_and_reset_password(ssh_target, tmp_path: Path) -> 
     env = _env(tmp_path, XAL_DEFAULT_PASSWORD=PASSWORD)
 
     with ArgvWatcher() as argv:
-        installed = _xal("install-dependencies", *common, env=env)
+        installed = run_xal("install-dependencies", *common, env=env)
         assert installed.returncode == 0, installed.stderr[-3000:]
-        reset = _xal("reset-password", *common, env=env)
+        reset = run_xal("reset-password", *common, env=env)
         assert reset.returncode == 0, reset.stderr[-3000:]
 
     assert f"Jupyter: http://{ssh_target.host}:49494/lab" in installed.stdout
@@ -132,13 +122,13 @@ def test_playbook_failure_names_the_task(ssh_target, tmp_path: Path) -> None:
     """An unreachable host and a failing task: one-line errors naming the task and Ansible's message."""
     env = _env(tmp_path, XAL_DEFAULT_PASSWORD=PASSWORD)
     key = ["--ssh-private-key", ssh_target.key, "--user", ssh_target.user]
-    unreachable = _xal("reset-password", "--host", "127.0.0.1", "--port", "1", *key, env=env)
+    unreachable = run_xal("reset-password", "--host", "127.0.0.1", "--port", "1", *key, env=env)
     assert unreachable.returncode == 1
     assert "error: reset_password.yml failed at task 'Gathering Facts (host unreachable)'" in unreachable.stderr
 
     # sudo refused: the fact gathering (become) fails with sudo's message
     sh(ssh_target.container, f"rm /etc/sudoers.d/90-{ssh_target.user}")
-    failing = _xal("reset-password", "--host", ssh_target.host, "--port", str(ssh_target.port), *key, env=env)
+    failing = run_xal("reset-password", "--host", ssh_target.host, "--port", str(ssh_target.port), *key, env=env)
     assert failing.returncode == 1, failing.stderr
     error = next(line for line in failing.stderr.splitlines() if line.startswith("error: "))
     assert "reset_password.yml failed at task 'Gathering Facts' on target" in error
@@ -224,7 +214,7 @@ def test_setup_ec2_with_install_until_ctrl_c(moto_endpoint, ssh_target, tmp_path
 
 
 def test_setup_ec2_refuses_a_public_ssh_host_with_a_local_endpoint(moto_endpoint, tmp_path: Path) -> None:
-    result = _xal("setup-ec2", "--aws-endpoint-url", moto_endpoint, "--ssh-host", "203.0.113.9", env=_env(tmp_path))
+    result = run_xal("setup-ec2", "--aws-endpoint-url", moto_endpoint, "--ssh-host", "203.0.113.9", env=_env(tmp_path))
     assert result.returncode == 2
     assert "--ssh-host must be a loopback address" in result.stderr
     ec2 = boto3.client("ec2", endpoint_url=moto_endpoint, region_name="eu-central-1")

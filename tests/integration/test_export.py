@@ -8,9 +8,6 @@ wrote), object and task tags, the build manifest and the JSON output; then resum
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.integration.xal_cli import run_xal
 from xal.export.rename import composite_sha256
 from xal.local.moto_export import (
     FAKE_CDN_DOMAIN,
@@ -41,23 +39,12 @@ def fake() -> Iterator[MotoExportFake]:
         yield f
 
 
-def _xal(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xal", *args], capture_output=True, text=True, env=env, check=False, timeout=300
-    )
-
-
-@pytest.fixture
-def xal_env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "XAL_STATE_DIR": str(tmp_path / "state")}
-
-
 def test_export_two_assets_cli(moto_endpoint: str, fake: MotoExportFake, xal_env: dict[str, str], tmp_path: Path):
     bucket = seed_bucket_stack(moto_endpoint)["VMBucketId"]
     amis = {asset: seed_ami(moto_endpoint, asset) for asset in ("7.1.0", "7.1.0-gpu")}
     common = ["--aws-endpoint-url", moto_endpoint, "--region", REGION, *FAST]
 
-    result = _xal("export", "--ami-id", amis["7.1.0"], "--ami-id", amis["7.1.0-gpu"], "--json", *common, env=xal_env)
+    result = run_xal("export", "--ami-id", amis["7.1.0"], "--ami-id", amis["7.1.0-gpu"], "--json", *common, env=xal_env)
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout)
 
@@ -104,7 +91,7 @@ def test_export_two_assets_cli(moto_endpoint: str, fake: MotoExportFake, xal_env
     assert fake.calls["ExportImage"] == 4
 
     # resume: a second run finds every final object and starts nothing
-    again = _xal("export", "--asset-id", "7.1.0", "--asset-id", "7.1.0-gpu", "--json", *common, env=xal_env)
+    again = run_xal("export", "--asset-id", "7.1.0", "--asset-id", "7.1.0-gpu", "--json", *common, env=xal_env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert sorted(json.loads(again.stdout)["images"], key=lambda i: i["key"]) == sorted(
         out["images"], key=lambda i: i["key"]
@@ -115,13 +102,13 @@ def test_export_two_assets_cli(moto_endpoint: str, fake: MotoExportFake, xal_env
 def test_export_errors_are_one_line(moto_endpoint: str, fake: MotoExportFake, xal_env: dict[str, str]) -> None:
     seed_ami(moto_endpoint, "7.2.0")
     args = ["export", "--asset-id", "7.2.0", "--aws-endpoint-url", moto_endpoint, *FAST]
-    no_stack = _xal(*args, env=xal_env)
+    no_stack = run_xal(*args, env=xal_env)
     assert no_stack.returncode == 3
     assert "error: stack XAL-VM-BUCKET not found in eu-central-1" in no_stack.stderr
-    no_bucket = _xal(*args, "--bucket", "no-such-bucket-xal", "--role-name", "vmimport", env=xal_env)
+    no_bucket = run_xal(*args, "--bucket", "no-such-bucket-xal", "--role-name", "vmimport", env=xal_env)
     assert no_bucket.returncode == 3
     assert no_bucket.stderr.strip().splitlines()[-1].startswith("error: bucket no-such-bucket-xal does not exist")
-    bad_format = _xal(*args, "--format", "QCOW2", env=xal_env)
+    bad_format = run_xal(*args, "--format", "QCOW2", env=xal_env)
     assert bad_format.returncode == 2
     assert "unknown VM format" in bad_format.stderr
     for r in (no_stack, no_bucket, bad_format):
@@ -135,7 +122,7 @@ def test_failed_task_fails_the_command_with_its_message(
     seed_bucket_stack(moto_endpoint)
     ami = seed_ami(moto_endpoint, "7.3.0")
     fake.config.failures[(ami, "VMDK")] = "ClientError: Unknown OS / Missing OS files"
-    result = _xal("export", "--asset-id", "7.3.0", "--aws-endpoint-url", moto_endpoint, *FAST, env=xal_env)
+    result = run_xal("export", "--asset-id", "7.3.0", "--aws-endpoint-url", moto_endpoint, *FAST, env=xal_env)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: 1 of 2 export(s) failed: 7.3.0 ")
@@ -147,12 +134,14 @@ def test_export_vm_and_make_ami_public_cli(moto_endpoint: str, fake: MotoExportF
     ec2 = boto3.client("ec2", endpoint_url=moto_endpoint, region_name=REGION)
     instance = ec2.run_instances(ImageId="ami-785db401", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     common = ["--asset-id", "dev-1", "--aws-endpoint-url", moto_endpoint]
-    exported = _xal("export-vm", "--instance-id", instance, "--format", "raw", "--json", *common, *FAST, env=xal_env)
+    exported = run_xal("export-vm", "--instance-id", instance, "--format", "raw", "--json", *common, *FAST, env=xal_env)
     assert exported.returncode == 0, exported.stderr[-3000:]
     images: list[dict[str, Any]] = json.loads(exported.stdout)["images"]
     assert [i["key"] for i in images] == ["ai_lab/dev-1/exasol-ai-lab-dev-1.raw"]
 
-    public = _xal("make-ami-public", "--in-region", REGION, "--in-region", "us-east-1", "--json", *common, env=xal_env)
+    public = run_xal(
+        "make-ami-public", "--in-region", REGION, "--in-region", "us-east-1", "--json", *common, env=xal_env
+    )
     assert public.returncode == 0, public.stderr[-3000:]
     assert json.loads(public.stdout) == {REGION: [images[0]["ami_id"]]}
     assert ec2.describe_images(ImageIds=[images[0]["ami_id"]])["Images"][0]["Public"] is True

@@ -8,7 +8,7 @@ import pytest
 
 from xal.config import Settings
 from xal.image.ami import AmiBuildRequest, Communicator, packer_variables
-from xal.image.packer_build import child_env, prepare_build_dir
+from xal.image.packer_build import child_env, default_variables, prepare_build_dir
 from xal.packer.binary import PackerBinary
 
 pytestmark = pytest.mark.integration
@@ -32,6 +32,7 @@ def test_rendered_variables_validate_for_the_installed_packer(packer: str, tmp_p
         communicator=Communicator("admin", "127.0.0.1", 2222, "k", str(tmp_path / "k")),
     )
     values = {
+        **default_variables(),
         **packer_variables(Settings(asset_id="9.9.9", aws_endpoint_url="http://127.0.0.1:1"), request),
         "asset_id": "9.9.9",
         "playbook_file": str(tmp_path / "ai_lab.yml"),

@@ -21,7 +21,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from ansible_helpers import (
+from passlib.hash import sha512_crypt
+
+from tests.integration.ansible_helpers import (
     ANSIBLE_CFG,
     REAL,
     SLC_TAG,
@@ -39,7 +41,6 @@ from ansible_helpers import (
     shadow_entry,
     ssh_password_login,
 )
-from passlib.hash import sha512_crypt
 
 pytestmark = pytest.mark.integration
 

@@ -34,7 +34,7 @@ from xal.deploy.changeset import StackSpec
 from xal.deploy.stacks import TEMPLATES, bucket_spec, codebuild_spec, template_path, waf_spec
 from xal.naming import PERMANENT_STACKS, S3_PREFIX_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CFN_DIR = REPO / "cloudformation"
 ACL_ARN = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/xal-vm-download/0b1c2d3e"
 SECRET_VALUES = ("ghp_not-a-real-token-1234", "registry-password-5678")

@@ -18,7 +18,7 @@ from xal.dev.playbooks import install_dependencies, reset_password
 from xal.errors import XalError
 from xal.secrets import register_secret
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def event(kind: str, **data: Any) -> dict[str, Any]:

@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from release_fakes import ASSET, write_manifests
 
+from tests.unit.release.fakes import ASSET, write_manifests
 from xal.cli.main import run_cli
 from xal.errors import ExitCode, NotFoundError, UsageError, XalError
 from xal.export.rename import file_composite_sha256

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from botocore.stub import Stubber
 from pytest_httpserver import HTTPServer
-from release_fakes import REPO, TOKEN, FakeGitHub
 
+from tests.unit.release.fakes import REPO, TOKEN, FakeGitHub
 from xal import secrets
 from xal.aws.session import AwsSessionFactory
 from xal.cli.main import run_cli
@@ -37,7 +37,7 @@ BUILD_ID = f"{PROJECT}:0b1c2d3e-aaaa-bbbb-cccc-1234567890ab"
 DEEP_LINK = (
     "https://console.aws.amazon.com/cloudwatch/home?region=eu-central-1#logEvent:group=/aws/codebuild/x;stream=y"
 )
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _env(**values: str) -> list[dict[str, str]]:

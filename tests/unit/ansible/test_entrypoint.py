@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "ansible/roles/ai_lab_entrypoint/files/entrypoint.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "ansible/roles/ai_lab_entrypoint/files/entrypoint.py"
 _spec = importlib.util.spec_from_file_location("ai_lab_entrypoint", SCRIPT)
 entrypoint = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = entrypoint  # dataclasses look their module up there

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
-from release_fakes import ASSET, REPO, TOKEN, FakeGitHub, write_manifests
 
+from tests.unit.release.fakes import ASSET, REPO, TOKEN, FakeGitHub, write_manifests
 from xal.cli.main import run_cli
 from xal.errors import ExitCode
 from xal.release import github_release
