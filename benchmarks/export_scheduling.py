@@ -40,7 +40,6 @@ def run(scale: float, max_active: int) -> dict[str, float]:
                 max_active_per_region=max_active,
                 poll=PollPolicy(initial=0.1 * scale, factor=1.5, maximum=0.5 * scale, timeout=600),
                 part_size=5 * MIB,
-                show_progress=False,
             )
             started = time.monotonic()
             result = export_images(Settings(aws_endpoint_url=endpoint, asset_id="bench-0"), request)
