@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from tests.unit.fakes import FakeClock
 from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
 from xal.export.pipeline import AwsExportBackend
@@ -29,19 +30,6 @@ AMI = "ami-0123456789abcdef0"
 TARGET = ExportTarget("vm-bucket", "vmimport", "d111.cloudfront.net")
 JOB = ExportJob("7.1.0", AMI, REGION, VmFormat.VMDK)
 POLICY = PollPolicy(initial=10, factor=1.5, maximum=30, timeout=100)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 3))
-        self.now += seconds
 
 
 class Recorder:

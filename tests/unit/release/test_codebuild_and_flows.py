@@ -17,6 +17,7 @@ import yaml
 from botocore.stub import Stubber
 from pytest_httpserver import HTTPServer
 
+from tests.unit.fakes import FakeClock
 from tests.unit.release.fakes import REPO, TOKEN, FakeGitHub
 from xal import secrets
 from xal.aws.session import AwsSessionFactory
@@ -135,19 +136,6 @@ def _failed(status: str) -> dict[str, Any]:
         {"phaseType": "COMPLETED"},
     ]
     return _build(status, "COMPLETED", phases)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 # -- environment overrides --------------------------------------------------------------------
