@@ -63,7 +63,7 @@ def verify_amis(factory: AwsSessionFactory, manifest: BuildManifest) -> None:
 
 def rehearse(
     settings: Settings,
-    ami_regions: tuple[str, ...] = defaults.REHEARSAL_COPY_REGIONS,
+    ami_regions: tuple[str, ...] = (),  # empty: defaults.REHEARSAL_COPY_REGIONS
     quick: bool = False,
     export: bool = True,
     packer: PackerBinary | None = None,
@@ -97,7 +97,7 @@ def rehearse(
                 "ai_lab_os_password_hash": _rehearsal_hash(),
             }
             request = AmiBuildRequest(
-                ami_regions=ami_regions,
+                ami_regions=ami_regions or defaults.REHEARSAL_COPY_REGIONS,
                 source_ami_name_filter=REHEARSAL_AMI_FILTER,
                 communicator=Communicator(target.user, target.host, target.port, key_name, target.key),
                 ansible_vars=ansible_vars,

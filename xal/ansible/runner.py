@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from xal import defaults
 from xal.errors import UsageError, XalError
 from xal.paths import ansible_dir as default_ansible_dir
 from xal.paths import state_dir
@@ -51,7 +52,7 @@ class AnsibleTarget:
     host: str
     private_key: Path
     port: int = 22
-    user: str = "ubuntu"
+    user: str = defaults.SSH_USERNAME
 
     def inventory(self) -> dict[str, Any]:
         return {

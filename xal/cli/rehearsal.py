@@ -18,7 +18,11 @@ PANEL = "Release"
 def rehearse(
     settings: Annotated[Settings, o.LOCAL_SETTINGS],
     copy_region: Annotated[
-        list[str] | None, typer.Option("--ami-region", help="Also rehearse copies to these regions.")
+        list[str] | None,
+        typer.Option(
+            "--ami-region",
+            help=f"Also rehearse copies to these regions [default: {', '.join(defaults.REHEARSAL_COPY_REGIONS)}].",
+        ),
     ] = None,
     quick: Annotated[
         bool,
@@ -38,10 +42,9 @@ def rehearse(
     from xal.cli.progress import ExportProgress, PackerBuildProgress, activity
     from xal.rehearsal import rehearse as run
 
-    regions = tuple(copy_region or defaults.REHEARSAL_COPY_REGIONS)
     manifest = run(
         settings,
-        ami_regions=regions,
+        ami_regions=tuple(copy_region or ()),
         quick=quick,
         export=export,
         build_observer=PackerBuildProgress(),

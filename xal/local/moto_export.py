@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from xal import naming
+from xal import defaults, naming
 from xal.aws.session import AwsSessionFactory
 from xal.aws.stacks import stack_outputs
 from xal.config import Settings
@@ -297,7 +297,9 @@ FAKE_CDN_DOMAIN = "d111111abcdef8.cloudfront.net"
 SOURCE_AMI = "ami-785db401"  # a Canonical Ubuntu AMI moto ships
 
 
-def seed_bucket_stack(endpoint: str, region: str = "eu-central-1", cdn_domain: str = FAKE_CDN_DOMAIN) -> dict[str, str]:
+def seed_bucket_stack(
+    endpoint: str, region: str = defaults.REGION, cdn_domain: str = FAKE_CDN_DOMAIN
+) -> dict[str, str]:
     """Create the bucket stack (bucket, vmimport role, CDN domain output) in moto; returns its outputs."""
     factory = AwsSessionFactory(Settings(aws_endpoint_url=endpoint, region=region))
     factory.client("cloudformation").create_stack(
@@ -306,7 +308,7 @@ def seed_bucket_stack(endpoint: str, region: str = "eu-central-1", cdn_domain: s
     return stack_outputs(factory, PERMANENT_STACKS["bucket"])
 
 
-def seed_ami(endpoint: str, asset_id: str, region: str = "eu-central-1") -> str:
+def seed_ami(endpoint: str, asset_id: str, region: str = defaults.REGION) -> str:
     """An available AMI tagged with the asset-id, made from a throwaway instance in moto."""
     ec2 = AwsSessionFactory(Settings(aws_endpoint_url=endpoint, region=region)).client("ec2")
     instance = ec2.run_instances(ImageId=SOURCE_AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
