@@ -82,18 +82,9 @@ def export_task_key(asset_id: str, task_id: str, fmt: VmFormat) -> str:
     return f"{s3_prefix(asset_id)}{task_id}.{fmt.extension}"
 
 
-def asset_tags(asset_id: str) -> dict[str, str]:
-    return {TAG_KEY: validate_asset_id(asset_id)}
-
-
-def tag_list(asset_id: str) -> list[dict[str, str]]:
-    """The asset tag in the Key/Value list form EC2 and CloudFormation APIs take."""
-    return [{"Key": k, "Value": v} for k, v in asset_tags(asset_id).items()]
-
-
-def tag_specifications(asset_id: str, *resource_types: str) -> list[dict[str, object]]:
-    """TagSpecifications for create calls, so a resource is tagged from the moment it exists."""
-    return [{"ResourceType": rt, "Tags": tag_list(asset_id)} for rt in resource_types]
+def asset_tags(asset_id: str, **more: str) -> dict[str, str]:
+    """The tags every resource of the asset carries (the asset-id), plus ``more`` (e.g. ``Name``)."""
+    return {TAG_KEY: validate_asset_id(asset_id), **more}
 
 
 def stack_safe(asset_id: str) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from xal import defaults, naming
 from xal.aws.ledger import KEY_PAIR, Ledger
 from xal.aws.session import AwsSessionFactory
-from xal.aws.tags import tags_of
+from xal.aws.tags import tag_specifications, tags_of
 from xal.config import Settings
 from xal.errors import XalError
 from xal.export.pipeline import ExportRequest, export_images
@@ -86,7 +86,7 @@ def rehearse(
         factory.client("ec2").import_key_pair(
             KeyName=key_name,
             PublicKeyMaterial=Path(f"{key}.pub").read_bytes(),
-            TagSpecifications=naming.tag_specifications(settings.asset_id, "key-pair"),
+            TagSpecifications=tag_specifications(naming.asset_tags(settings.asset_id), "key-pair"),
         )
         with sshd_target(images[1], key) as target, serve_stand_in_repo() as slc_vars:
             ansible_vars = {

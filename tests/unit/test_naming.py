@@ -1,6 +1,7 @@
 import pytest
 
 from xal import naming
+from xal.aws.tags import tag_specifications
 from xal.errors import ExitCode, UsageError
 
 
@@ -40,7 +41,8 @@ def test_names_derived_from_asset_id() -> None:
 
 def test_tags_carry_the_asset_id_in_every_form() -> None:
     assert naming.asset_tags("7.1") == {"exa_ai_lab_id": "7.1"}
-    assert naming.tag_specifications("7.1", "image", "snapshot") == [
+    assert naming.asset_tags("7.1", Name="x") == {"exa_ai_lab_id": "7.1", "Name": "x"}
+    assert tag_specifications(naming.asset_tags("7.1"), "image", "snapshot") == [
         {"ResourceType": "image", "Tags": [{"Key": "exa_ai_lab_id", "Value": "7.1"}]},
         {"ResourceType": "snapshot", "Tags": [{"Key": "exa_ai_lab_id", "Value": "7.1"}]},
     ]

@@ -14,3 +14,8 @@ def tags_of(resource: Mapping[str, Any], key: str = "Tags") -> dict[str, str]:
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     """A dict of tags in the ``[{"Key": ..., "Value": ...}]`` form create and tag calls take."""
     return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def tag_specifications(tags: Mapping[str, str], *resource_types: str) -> list[dict[str, Any]]:
+    """TagSpecifications for create calls, so a resource is tagged from the moment it exists."""
+    return [{"ResourceType": rt, "Tags": tag_list(tags)} for rt in resource_types]

@@ -32,6 +32,7 @@ from xal.aws import ledger as lg
 from xal.aws.retry import retry_while_in_use
 from xal.aws.session import AwsSessionFactory
 from xal.aws.steps import Step, StepRunner, UndoFailure
+from xal.aws.tags import tag_specifications
 from xal.config import Settings
 from xal.dev.playbooks import install_dependencies
 from xal.errors import NotFoundError, UsageError, XalError
@@ -107,8 +108,7 @@ def find_source_ami(ec2: Any, request: DevInstanceRequest) -> dict[str, Any]:
 
 
 def _tags(settings: Settings, name: str, *resource_types: str) -> list[dict[str, Any]]:
-    tags = [*naming.tag_list(settings.asset_id), {"Key": "Name", "Value": name}]
-    return [{"ResourceType": rt, "Tags": tags} for rt in resource_types]
+    return tag_specifications(naming.asset_tags(settings.asset_id, Name=name), *resource_types)
 
 
 class Observer(Protocol):

@@ -26,7 +26,7 @@ from xal.aws.errors import describe_error, is_error
 from xal.aws.ledger import AMI, CREATED, Ledger
 from xal.aws.session import AwsSessionFactory
 from xal.aws.stacks import describe_stack
-from xal.aws.tags import tags_of
+from xal.aws.tags import tag_specifications, tags_of
 from xal.config import Settings
 from xal.errors import NotFoundError, UsageError, XalError
 from xal.export.pipeline import ExportRequest, ExportResult, export_images
@@ -163,7 +163,7 @@ def image_from_instance(
             Name=name,
             Description=f"Exasol AI-Lab {asset_id} from {instance_id}",
             NoReboot=no_reboot,
-            TagSpecifications=naming.tag_specifications(asset_id, "image"),
+            TagSpecifications=tag_specifications(naming.asset_tags(asset_id), "image"),
         )["ImageId"]
         ledger.record(AMI, factory.settings.region, id=ami, name=name, phase=CREATED)
         log.info("creating %s from %s", ami, instance_id)

@@ -22,6 +22,7 @@ from xal.aws.errors import describe_error
 from xal.aws.images import asset_images, enabled_regions
 from xal.aws.ledger import AMI, CREATED, Ledger
 from xal.aws.session import AwsSessionFactory
+from xal.aws.tags import tag_list
 from xal.errors import NotFoundError, XalError
 from xal.export.tasks import Backoff, PollPolicy
 
@@ -92,7 +93,7 @@ def start_copies(
             CopyImageTags=True,
             ClientToken=copy_token(asset_id, ami_id, region),
         )["ImageId"]
-        ec2.create_tags(Resources=[new], Tags=[*naming.tag_list(asset_id), {"Key": "Name", "Value": name}])
+        ec2.create_tags(Resources=[new], Tags=tag_list(naming.asset_tags(asset_id, Name=name)))
         ledger.record(AMI, region, id=new, name=name, phase=CREATED)
         copies[region] = new
         log.info("copying %s to %s as %s", ami_id, region, new)
@@ -120,7 +121,7 @@ def wait_available(
                 snapshots = [m["Ebs"].get("SnapshotId") for m in images[0].get("BlockDeviceMappings", []) if "Ebs" in m]
                 if asset and any(snapshots):
                     factory.client("ec2", region).create_tags(
-                        Resources=[s for s in snapshots if s], Tags=naming.tag_list(asset)
+                        Resources=[s for s in snapshots if s], Tags=tag_list(naming.asset_tags(asset))
                     )
                 del waiting[region]
             elif state in ("failed", "deregistered", "error", "missing", "invalid"):

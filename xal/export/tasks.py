@@ -20,6 +20,7 @@ from typing import Any
 from xal import defaults, naming
 from xal.aws.export_tasks import FORMAT_TAG, TaskState
 from xal.aws.ledger import CREATED, EXPORT_TASK, Ledger
+from xal.aws.tags import tag_list
 from xal.errors import UsageError
 from xal.naming import VmFormat
 
@@ -75,7 +76,7 @@ def start_export(
         TagSpecifications=[
             {
                 "ResourceType": "export-image-task",
-                "Tags": [*naming.tag_list(job.asset_id), {"Key": FORMAT_TAG, "Value": job.fmt.value}],
+                "Tags": tag_list(naming.asset_tags(job.asset_id, **{FORMAT_TAG: job.fmt.value})),
             }
         ],
     )

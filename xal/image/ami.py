@@ -84,7 +84,7 @@ def packer_variables(settings: Settings, request: AmiBuildRequest) -> dict[str, 
     c = request.communicator
     values: dict[str, Any] = {
         "ami_name": naming.ami_name(settings.asset_id),
-        "tags": {**naming.asset_tags(settings.asset_id), "Name": naming.ami_name(settings.asset_id)},
+        "tags": naming.asset_tags(settings.asset_id, Name=naming.ami_name(settings.asset_id)),
         "region": settings.region,
         "ami_regions": [r for r in request.ami_regions if r != settings.region],
         "instance_type": request.instance_type,

@@ -35,6 +35,7 @@ from typing import Any
 from xal import defaults, naming
 from xal.aws.session import AwsSessionFactory
 from xal.aws.stacks import stack_outputs
+from xal.aws.tags import tag_specifications
 from xal.config import Settings
 from xal.naming import PERMANENT_STACKS
 
@@ -315,7 +316,7 @@ def seed_ami(endpoint: str, asset_id: str, region: str = defaults.REGION) -> str
     ami = ec2.create_image(
         InstanceId=instance,
         Name=naming.ami_name(asset_id),
-        TagSpecifications=naming.tag_specifications(asset_id, "image"),
+        TagSpecifications=tag_specifications(naming.asset_tags(asset_id), "image"),
     )["ImageId"]
     ec2.terminate_instances(InstanceIds=[instance])
     return ami
