@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol
 
-from xal.packer.machine_readable import PackerEvent, ansible_task_of, step_of
+from xal.packer.machine_readable import PackerEvent, ProvisionerOutput, ansible_task_of
 from xal.secrets import redact
 
 
@@ -65,6 +65,7 @@ class BuildLog:
     task: str | None = None
     tasks_done: int = 0
     _log: IO[str] | None = None
+    _output: ProvisionerOutput = field(default_factory=ProvisionerOutput)
     _t0: float = field(default_factory=time.monotonic)
 
     def __enter__(self) -> BuildLog:
@@ -90,7 +91,7 @@ class BuildLog:
         assert self._log is not None
         self._log.write(redact(text) + "\n")
         self._log.flush()
-        if (step := step_of(text)) is not None:
+        if (step := self._output.step(text)) is not None:
             self._close_step()
             self.steps.append(Step(step[0], step[1], round(time.monotonic() - self._t0, 2)))
             self.task = None

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 AMAZON_BUILDER_IDS = ("mitchellh.amazonebs", "mitchellh.amazon.ebs")
 _STEP = re.compile(r"^==> (?P<source>[\w.-]+): (?P<message>.+)$")
 _TASK = re.compile(r"TASK \[(?P<task>.+?)\]")
+_RECAP_HOST = re.compile(r"^\S+\s+: ok=\d+")  # "default   : ok=2 changed=1 ..." after PLAY RECAP
 _SOURCE_AMI = re.compile(r"Found Image ID: (?P<ami>ami-[0-9a-f]+)")
 # ansible-core >= 2.19 prints one "[ERROR]: Task failed: ..." line; older versions only the result dict
 _ANSIBLE_ERROR = re.compile(r"\[ERROR\]: Task failed: (?:Module failed: )?(?P<message>.+)")
@@ -55,6 +56,37 @@ def step_of(message: str) -> tuple[str, str] | None:
         if m:
             return m["source"], m["message"].strip()
     return None
+
+
+class ProvisionerOutput:
+    """Tells Packer's own steps from the Ansible provisioner's output, in both generations of the UI.
+
+    Packer < 1.13 with ansible plugin < 1.1.5 prints the playbook's lines as ``ui,message`` (indented,
+    no ``==>``), so ``step_of`` alone sees only Packer's steps. Since Packer 1.13
+    ``TargetedUI.Message`` calls ``Say`` (hashicorp/packer ``packer/ui.go:150-152``) and ansible plugin
+    1.1.5 prints each line with ``ui.Say`` (packer-plugin-ansible ``provisioner.go:924``), so every
+    playbook line arrives as ``ui,say,==> <source>: ...`` too. The playbook's output runs from
+    Packer's "Executing Ansible" step to the host line after ``PLAY RECAP``: inside it, a ``==>``
+    line is the provisioner's, not a step.
+    """
+
+    def __init__(self) -> None:
+        self.running = False  # between "Executing Ansible" and the end of the recap
+        self.recap = False  # PLAY RECAP seen: the host summary lines follow, then Packer again
+
+    def step(self, message: str) -> tuple[str, str] | None:
+        """``step_of(message)`` when it is one of Packer's steps, None for provisioner output."""
+        step = step_of(message)
+        text = step[1] if step else message.strip().split(": ", 1)[-1]
+        if self.running:
+            if self.recap and step is not None and not _RECAP_HOST.match(text):
+                self.running = self.recap = False  # the playbook has ended: this is Packer's next step
+            else:
+                self.recap = self.recap or text.startswith("PLAY RECAP")
+                return None
+        if step is not None and step[1].startswith("Executing Ansible"):
+            self.running = True
+        return step
 
 
 def ansible_task_of(message: str) -> str | None:

@@ -119,3 +119,37 @@ def test_build_log_reports_steps_and_tasks_to_the_observer_masked(tmp_path: Path
     assert all("Exasol-AI-Lab-rec-1" not in line for _, line in observer.lines)
     assert any("***" in line for _, line in observer.lines)
     assert "Exasol-AI-Lab-rec-1" not in (tmp_path / "packer.log").read_text()
+
+
+def _transcript(name: str, tmp_path: Path) -> tuple[BuildOutcome, list[tuple[str, str]], list[dict]]:
+    """Drive the real build log (progress display + the manifest's steps) and outcome with a transcript."""
+    from xal.image.build_log import BuildLog
+
+    outcome, observer = BuildOutcome(), RecordingPackerObserver()
+    with BuildLog(tmp_path / f"{name}.log", observer) as build_log:
+        for line in (DATA / name).read_text().splitlines():
+            if (event := parse_line(line)) is not None:
+                outcome.feed(event)
+                build_log(event)
+    return outcome, observer.lines, build_log.step_table()
+
+
+def test_both_ui_generations_drive_progress_and_manifest_alike(tmp_path: Path) -> None:
+    """Packer 1.6.6 (recorded) and >= 1.13 (synthetic: every ui message arrives as say) agree."""
+    old, old_lines, old_steps = _transcript("packer_ami_build.out", tmp_path)
+    new, new_lines, new_steps = _transcript("packer_ami_build_1.13.out", tmp_path)
+    assert new.amis() == old.amis() == {"eu-central-1": "ami-85afc80cfbb9dbfd3", "us-east-1": "ami-73d5a07a3bafd0c61"}
+    assert new.source_amis == old.source_amis == {"ami-785db401"}
+    tasks = [line for kind, line in old_lines if kind == "task"]
+    assert tasks == [line for kind, line in new_lines if kind == "task"]
+    assert [t.split(": ")[-1] for t in tasks] == ["Gathering Facts", "Marker"]  # the progress advances
+    # no playbook line is taken for a Packer step, in either generation
+    playbook = ("PLAY", "TASK [", "ok: [", "changed: [", "default ", "[WARNING]")
+    assert not [s for s in old_steps + new_steps if s["step"].startswith(playbook)]
+    # >= 1.13 also says Packer's own detail messages ("Instance ID: ..."); every 1.6.6 step is there, in order
+    remaining = iter(s["step"] for s in new_steps)
+    assert all(any(step == s for s in remaining) for step in (s["step"] for s in old_steps))
+    provisioning = [s["step"] for s in new_steps]
+    assert provisioning.index("Stopping the source instance...") == provisioning.index(
+        next(s for s in provisioning if s.startswith("Executing Ansible"))
+    ) + 1  # the step after the playbook is Packer's next one: the recap ended the playbook
