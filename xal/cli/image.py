@@ -65,7 +65,8 @@ def build_docker(
     tag: Annotated[
         str | None,
         typer.Option(
-            help="Version tag [default: the asset-id]; 'latest' is always added.", rich_help_panel=o.BUILD_PANEL
+            help="Version tag [default: the asset-id]; 'latest' is added unless --no-latest.",
+            rich_help_panel=o.BUILD_PANEL,
         ),
     ] = None,
     base_image: Annotated[
@@ -78,10 +79,18 @@ def build_docker(
         bool,
         typer.Option(
             "--push",
-            help="Push both tags; credentials from DOCKER_REGISTRY_USER and DOCKER_REGISTRY_PASSWORD.",
+            help="Push the tags; credentials from DOCKER_REGISTRY_USER and DOCKER_REGISTRY_PASSWORD.",
             rich_help_panel=o.BUILD_PANEL,
         ),
     ] = False,
+    latest: Annotated[
+        bool,
+        typer.Option(
+            "--latest/--no-latest",
+            help="Also tag (and push) ':latest'; test releases use --no-latest.",
+            rich_help_panel=o.BUILD_PANEL,
+        ),
+    ] = True,
     playbook_vars_file: o.PlaybookVars = None,
     on_error: o.OnError = "cleanup",
     debug: o.Debug = False,
@@ -99,6 +108,7 @@ def build_docker(
         base_image=base_image,
         pull=pull,
         push=push,
+        latest=latest,
         credentials=RegistryCredentials.from_env(),
         ansible_vars=build_vars(settings, playbook_vars_file, os_password=False),
         on_error=on_error,

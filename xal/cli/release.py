@@ -63,8 +63,9 @@ def start_release_build(
 ) -> None:
     """Start the release build in CodeBuild for a GitHub release and follow it until it ends.
 
-    The build gets RELEASE_ID (from the upload URL), ASSET_ID and MAKE_AMI_PUBLIC_OPTION; its
-    GitHub token comes from Secrets Manager, never from this command. A failed, stopped or
+    The build gets RELEASE_ID (from the upload URL), ASSET_ID, MAKE_AMI_PUBLIC_OPTION and
+    DOCKER_LATEST_OPTION=--latest (a release moves the registry's 'latest'); its GitHub token
+    comes from Secrets Manager, never from this command. A failed, stopped or
     timed-out build exits non-zero with the failed phase and a link to its log.
     """
     from xal.cli.progress import CodeBuildProgress, notice
@@ -142,9 +143,17 @@ def start_test_release_build(
             help="Tag of the draft release (created only when someone publishes it).", rich_help_panel=o.GITHUB_PANEL
         ),
     ] = "",
+    docker_push: Annotated[
+        bool,
+        typer.Option(
+            "--docker-push/--no-docker-push",
+            help="Whether the build pushes the Docker image (its version tag; never 'latest').",
+            rich_help_panel=o.RELEASE_BUILD_PANEL,
+        ),
+    ] = True,
 ) -> None:
-    """Create a draft GitHub release, then run the release build for it with the AMI kept private.
-    Token: GH_TOKEN or GITHUB_TOKEN.
+    """Create a draft GitHub release, then run the release build for it with the AMI kept private
+    and the registry's 'latest' tag left alone. Token: GH_TOKEN or GITHUB_TOKEN.
     """
     from xal.cli.progress import CodeBuildProgress, notice
     from xal.release.flows import start_test_release_build as run
@@ -158,6 +167,7 @@ def start_test_release_build(
             options,
             asset_id=asset_id,
             tag=tag,
+            docker_push=docker_push,
             notify=notice,
             on_update=progress.update,
         )

@@ -48,6 +48,7 @@ class DockerBuildRequest:
     base_image: str = defaults.DOCKER_BASE_IMAGE
     pull: bool = True
     push: bool = False
+    latest: bool = True  # also tag (and push) ':latest'; a test release leaves latest alone
     credentials: RegistryCredentials | None = None
     ansible_vars: dict[str, Any] = field(default_factory=dict)
     on_error: OnError = OnError.CLEANUP
@@ -59,6 +60,11 @@ class DockerBuildRequest:
         object.__setattr__(self, "on_error", OnError.parse(self.on_error))
         if self.push and self.credentials is None:
             raise UsageError("--push needs registry credentials: set DOCKER_REGISTRY_USER and DOCKER_REGISTRY_PASSWORD")
+
+
+def image_tags(request: DockerBuildRequest, asset_id: str) -> list[str]:
+    """The version tag (default: the asset-id), then ``latest`` unless the build must not move it."""
+    return [request.tag or asset_id, *(["latest"] if request.latest else [])]
 
 
 def image_changes() -> list[str]:
@@ -112,7 +118,7 @@ def image_id(reference: str) -> str:
 def build_docker(settings: Settings, request: DockerBuildRequest, packer: PackerBinary | None = None) -> BuildManifest:
     if request.credentials is not None:
         register_secret(request.credentials.password)
-    tags = [request.tag or settings.asset_id, "latest"]
+    tags = image_tags(request, settings.asset_id)
     started = time.time()
     result = run_packer_build(
         settings=settings,

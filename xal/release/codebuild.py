@@ -2,7 +2,8 @@
 
 The build runs ``aws-code-build/ci/buildspec_release.yaml`` in the project of stack
 ``XAL-RELEASE-CODEBUILD``. It gets only non-secret PLAINTEXT overrides (release id, asset-id,
-whether to make the AMI public, the repository); the GitHub token and the registry login come
+whether to make the AMI public, whether to push the Docker image and move its ``latest`` tag, the
+repository); the GitHub token and the registry login come
 from Secrets Manager through the project's own environment. Following polls ``BatchGetBuilds``
 with an injectable clock and sleep, so tests run without waiting; a failed, stopped or timed-out
 build becomes one error naming the phase that failed and the link to its log.
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 MAKE_PUBLIC = "--make-ami-public"
 KEEP_PRIVATE = "--no-make-ami-public"
+MOVE_LATEST = "--latest"  # the `xal build-docker` options the buildspec passes on (DOCKER_LATEST_OPTION)
+KEEP_LATEST = "--no-latest"
 SUCCEEDED = "SUCCEEDED"
 IN_PROGRESS = "IN_PROGRESS"
 FAILED_STATUSES = frozenset({"FAILED", "FAULT", "STOPPED", "TIMED_OUT"})
@@ -44,6 +47,8 @@ class ReleaseBuildRequest:
     repository: str | None = None  # OWNER/REPO of the release; update-release reads it in CodeBuild
     ami_regions: tuple[str, ...] = ()  # extra regions the AMI is copied to
     project: str | None = None  # default: output ProjectName of the release stack
+    docker_latest: bool = True  # the pushed image also becomes the registry's `latest` (test releases: False)
+    docker_push: bool = True  # push the Docker image at all
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ def environment_overrides(request: ReleaseBuildRequest) -> list[dict[str, str]]:
         "RELEASE_ID": str(request.release_id),
         "ASSET_ID": validate_asset_id(request.asset_id),
         "MAKE_AMI_PUBLIC_OPTION": MAKE_PUBLIC if request.make_ami_public else KEEP_PRIVATE,
+        "DOCKER_LATEST_OPTION": MOVE_LATEST if request.docker_latest else KEEP_LATEST,
+        "DOCKER_PUSH": "true" if request.docker_push else "false",
     }
     if request.repository:
         if not _REPOSITORY.fullmatch(request.repository):

@@ -126,13 +126,15 @@ def start_test_release_build(
     *,
     asset_id: str | None = None,
     tag: str = "",
+    docker_push: bool = True,
     notify: Callable[[str], None] = log.info,
     on_update: Updates = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
     releases: GitHubReleases | None = None,
 ) -> dict[str, Any]:
-    """Create a draft release ``title`` on ``branch``, then run the release build with the AMI private."""
+    """Create a draft release ``title`` on ``branch``, then run the release build with the AMI private
+    and the registry's ``latest`` tag left alone (``docker_push=False``: the image is built, not pushed)."""
     if not title.strip():
         raise UsageError("--release-title must not be empty")
     request = ReleaseBuildRequest(
@@ -142,6 +144,8 @@ def start_test_release_build(
         make_ami_public=False,
         repository=github.repository,
         ami_regions=options.ami_regions,
+        docker_latest=False,  # a test release must never move `latest`
+        docker_push=docker_push,
     )
     environment_overrides(request)
     factory = AwsSessionFactory(settings)

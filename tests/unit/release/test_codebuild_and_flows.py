@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,14 @@ def _env(**values: str) -> list[dict[str, str]]:
 
 
 RELEASE_ENV = _env(
-    RELEASE_ID="123456", ASSET_ID="1.2.0", MAKE_AMI_PUBLIC_OPTION="--make-ami-public", XAL_GITHUB_REPOSITORY=REPO
+    RELEASE_ID="123456",
+    ASSET_ID="1.2.0",
+    MAKE_AMI_PUBLIC_OPTION="--make-ami-public",
+    DOCKER_LATEST_OPTION="--latest",  # only a real release moves the registry's `latest`
+    DOCKER_PUSH="true",
+    XAL_GITHUB_REPOSITORY=REPO,
 )
+BUILDSPEC = REPO_ROOT / "aws-code-build/ci/buildspec_release.yaml"
 
 
 @pytest.fixture(autouse=True)
@@ -142,11 +149,15 @@ def _failed(status: str) -> dict[str, Any]:
 
 
 def test_overrides_are_plaintext_and_never_a_secret() -> None:
-    request = ReleaseBuildRequest("main", 7, "1.2.0", False, REPO, ("us-east-1", "eu-west-1"))
+    request = ReleaseBuildRequest(
+        "main", 7, "1.2.0", False, REPO, ("us-east-1", "eu-west-1"), docker_latest=False, docker_push=False
+    )
     assert cb.environment_overrides(request) == _env(
         RELEASE_ID="7",
         ASSET_ID="1.2.0",
         MAKE_AMI_PUBLIC_OPTION="--no-make-ami-public",
+        DOCKER_LATEST_OPTION="--no-latest",
+        DOCKER_PUSH="false",
         XAL_GITHUB_REPOSITORY=REPO,
         AMI_REGION_OPTIONS="--ami-region us-east-1 --ami-region eu-west-1",
     )
@@ -183,6 +194,64 @@ def test_buildspec_reads_every_override_and_runs_the_release_steps() -> None:
     assert build[3].startswith('if [ "$MAKE_AMI_PUBLIC_OPTION" = "--make-ami-public" ]; then')
     assert '--release-id "$RELEASE_ID" --asset-id "$ASSET_ID"' in build[4]
     assert "GITHUB_TOKEN" not in "\n".join(build)
+
+
+def _buildspec_command(phase: str, needle: str) -> str:
+    """The one command of ``phase`` that contains ``needle``."""
+    (command,) = [c for c in yaml.safe_load(BUILDSPEC.read_text())["phases"][phase]["commands"] if needle in c]
+    return command
+
+
+def _run_with_fake_xal(command: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run one buildspec command in bash (CodeBuild's shell here) with a .venv/bin/xal that prints its argv."""
+    fake = tmp_path / ".venv/bin/xal"
+    fake.parent.mkdir(parents=True, exist_ok=True)
+    fake.write_text("#!/usr/bin/env bash\nprintf '%s\\n' \"$*\"\n")
+    fake.chmod(0o755)
+    variables = {**yaml.safe_load(BUILDSPEC.read_text())["env"]["variables"], "ASSET_ID": "1.2.0", **env}
+    return subprocess.run(
+        ["bash", "-c", command],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", **{k: str(v) for k, v in variables.items()}},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_buildspec_defaults_never_move_latest() -> None:
+    """A build started by hand (no overrides) pushes the version tag but leaves `latest` alone."""
+    variables = yaml.safe_load(BUILDSPEC.read_text())["env"]["variables"]
+    assert variables["DOCKER_LATEST_OPTION"] == cb.KEEP_LATEST == "--no-latest"
+    assert variables["DOCKER_PUSH"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("latest", "push", "argv"),
+    [
+        (True, True, "build-docker --asset-id 1.2.0 --push --latest"),  # xal start-release-build
+        (False, True, "build-docker --asset-id 1.2.0 --push --no-latest"),  # xal start-test-release-build
+        (False, False, "build-docker --asset-id 1.2.0 --no-latest"),  # ... --no-docker-push
+    ],
+)
+def test_buildspec_build_docker_honours_the_overrides(latest: bool, push: bool, argv: str, tmp_path: Path) -> None:
+    request = ReleaseBuildRequest("m", 1, "1.2.0", False, docker_latest=latest, docker_push=push)
+    env = {v["name"]: v["value"] for v in cb.environment_overrides(request)}
+    result = _run_with_fake_xal(_buildspec_command("build", "xal build-docker"), tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [argv]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DOCKER_LATEST_OPTION", "--latest; curl evil"), ("DOCKER_LATEST_OPTION", ""), ("DOCKER_PUSH", "yes")],
+)
+def test_buildspec_refuses_malformed_docker_overrides(name: str, value: str, tmp_path: Path) -> None:
+    check = _buildspec_command("pre_build", f'"${name}"')
+    result = _run_with_fake_xal(check, tmp_path, **{name: value})
+    assert result.returncode == 1
+    assert f"{name} must be" in result.stderr
+    assert _run_with_fake_xal(check, tmp_path).returncode == 0  # the defaults pass
 
 
 # -- start + follow against moto --------------------------------------------------------------
@@ -378,6 +447,8 @@ def test_test_release_creates_a_draft_then_builds_with_a_private_ami(
                 RELEASE_ID=str(release_id),
                 ASSET_ID="test-1.2.0-rc1",
                 MAKE_AMI_PUBLIC_OPTION="--no-make-ami-public",
+                DOCKER_LATEST_OPTION="--no-latest",  # a test release never moves the registry's `latest`
+                DOCKER_PUSH="true",
                 XAL_GITHUB_REPOSITORY=REPO,
             ),
         }
@@ -388,6 +459,26 @@ def test_test_release_creates_a_draft_then_builds_with_a_private_ami(
     assert f"release id: {release_id}" in captured.out
     assert TOKEN not in captured.out + captured.err
     assert github.requests[0].headers["Authorization"] in (f"token {TOKEN}", f"Bearer {TOKEN}")
+
+
+def test_test_release_can_skip_the_docker_push(
+    github: FakeGitHub, release_stack: str, start_calls: list[dict[str, Any]]
+) -> None:
+    argv = ["start-test-release-build", "--branch", "main", "--release-title", "test-1", "--no-docker-push"]
+    assert run_cli([*argv, "--aws-endpoint-url", release_stack]) == 0
+    (call,) = start_calls
+    env = {v["name"]: v["value"] for v in call["environmentVariablesOverride"]}
+    assert (env["DOCKER_PUSH"], env["DOCKER_LATEST_OPTION"]) == ("false", "--no-latest")
+
+
+def test_release_build_options_do_not_offer_skipping_latest_or_the_push(
+    release_stack: str, start_calls: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real release always pushes and moves `latest`: start-release-build has neither switch."""
+    argv = ["start-release-build", "--upload-url", UPLOAD_URL, "--branch", "main", "--aws-endpoint-url", release_stack]
+    for option in ("--no-docker-push", "--no-latest"):
+        assert run_cli([*argv, option]) == ExitCode.USAGE
+    assert start_calls == []
 
 
 def test_test_release_checks_inputs_and_stack_before_creating_the_draft(
