@@ -7,7 +7,6 @@ for the terminal are drawn in ``xal.cli.asset_tables`` from the same rows and gr
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from xal.assets import cleanup as c
@@ -16,14 +15,6 @@ from xal.aws import ledger as lg
 if TYPE_CHECKING:
     from xal.assets.cleanup import Action, CleanupReport
     from xal.assets.inventory import Inventory, Resource
-
-
-class OutputFormat(StrEnum):
-    """How ``show-aws-assets`` prints: a terminal table, Markdown for files and release notes, JSON."""
-
-    TABLE = "table"
-    MARKDOWN = "markdown"
-    JSON = "json"
 
 
 TITLES = {

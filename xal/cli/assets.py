@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from xal.assets.render import OutputFormat
+from xal.assets.output_format import OutputFormat
 from xal.cli import options as o
 from xal.config import Settings
 
