@@ -93,6 +93,24 @@ variable "ssh_private_key_file" {
   default = null
 }
 
+variable "ssh_interface" {
+  type        = string
+  default     = null
+  description = "session_manager: connect through SSM, no inbound rule (current Packer only)."
+}
+
+variable "ssh_source_cidrs" {
+  type        = list(string)
+  default     = []
+  description = "Who may reach port 22 of the temporary security group (xal never leaves it open to all)."
+}
+
+variable "ssh_source_public_ip" {
+  type        = bool
+  default     = false
+  description = "Current Packer: open port 22 only to this machine's public address, found by Packer."
+}
+
 variable "docker_base_image" {
   type        = string
   description = "Default in xal/defaults.py; xal always sets it."
@@ -143,8 +161,12 @@ locals {
     "ANSIBLE_CONFIG=${var.ansible_config}",
     "ANSIBLE_NOCOLOR=1",
     "ANSIBLE_HOST_KEY_CHECKING=False",
-    # Packer's SSH proxy adapter (docker builder) only offers ssh-rsa, which OpenSSH >= 8.8 refuses.
+    # Packer 1.6.6's proxy adapter (docker builder) offers only ssh-rsa, which OpenSSH >= 8.8 refuses;
+    # the current ansible plugin uses an ECDSA key (>= 1.1.0), for which these options change nothing.
     "ANSIBLE_SSH_ARGS=-o HostKeyAlgorithms=+ssh-rsa -o PubkeyAcceptedAlgorithms=+ssh-rsa -o ControlMaster=auto -o ControlPersist=60s",
+    # The proxy adapter serves SFTP by running /usr/lib/sftp-server, which the ubuntu image lacks
+    # (packer-plugin-ansible issue #100): copy with the classic scp protocol on OpenSSH >= 9.
+    "ANSIBLE_SCP_EXTRA_ARGS=-O",
   ]
 }
 

@@ -1,5 +1,5 @@
-# amazon-ebs source for Packer >= 1.7 (plugin github.com/hashicorp/amazon): as legacy.pkr.hcl plus
-# IMDSv2 on the build instance and on instances launched from the AMI.
+# amazon-ebs source for Packer >= 1.7 (plugin github.com/hashicorp/amazon).
+# Rendered from xal/packer/amazon_ebs.py by scripts/render-packer-sources: edit there, not here.
 source "amazon-ebs" "ai_lab" {
   region                     = var.region
   ami_regions                = var.ami_regions
@@ -33,13 +33,28 @@ source "amazon-ebs" "ai_lab" {
     iops                  = 3000
     delete_on_termination = true
   }
-  ssh_username         = var.ssh_username
-  ssh_host             = var.ssh_host
-  ssh_port             = var.ssh_port
-  ssh_keypair_name     = var.ssh_keypair_name
-  ssh_private_key_file = var.ssh_private_key_file
-  run_tags             = var.tags
-  run_volume_tags      = var.tags
-  tags                 = var.tags
-  snapshot_tags        = var.tags
+  ssh_username                              = var.ssh_username
+  ssh_host                                  = var.ssh_host
+  ssh_port                                  = var.ssh_port
+  ssh_keypair_name                          = var.ssh_keypair_name
+  ssh_private_key_file                      = var.ssh_private_key_file
+  ssh_interface                             = var.ssh_interface
+  temporary_key_pair_type                   = "ed25519"
+  temporary_security_group_source_cidrs     = var.ssh_source_cidrs
+  temporary_security_group_source_public_ip = var.ssh_source_public_ip
+  dynamic "temporary_iam_instance_profile_policy_document" {
+    for_each = var.ssh_interface == "session_manager" ? [1] : []
+    content {
+      Version = "2012-10-17"
+      Statement {
+        Effect   = "Allow"
+        Action   = ["ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
+        Resource = ["*"]
+      }
+    }
+  }
+  run_tags        = var.tags
+  run_volume_tags = var.tags
+  tags            = var.tags
+  snapshot_tags   = var.tags
 }

@@ -1,5 +1,5 @@
-# amazon-ebs source for Packer < 1.7 (the built-in builder): no IMDSv2 settings exist there.
-# Keep in step with current.pkr.hcl; only the IMDS lines differ.
+# amazon-ebs source for Packer < 1.7 (the built-in builder, no IMDSv2 or SSM settings).
+# Rendered from xal/packer/amazon_ebs.py by scripts/render-packer-sources: edit there, not here.
 source "amazon-ebs" "ai_lab" {
   region                     = var.region
   ami_regions                = var.ami_regions
@@ -27,13 +27,14 @@ source "amazon-ebs" "ai_lab" {
     iops                  = 3000
     delete_on_termination = true
   }
-  ssh_username         = var.ssh_username
-  ssh_host             = var.ssh_host
-  ssh_port             = var.ssh_port
-  ssh_keypair_name     = var.ssh_keypair_name
-  ssh_private_key_file = var.ssh_private_key_file
-  run_tags             = var.tags
-  run_volume_tags      = var.tags
-  tags                 = var.tags
-  snapshot_tags        = var.tags
+  ssh_username                          = var.ssh_username
+  ssh_host                              = var.ssh_host
+  ssh_port                              = var.ssh_port
+  ssh_keypair_name                      = var.ssh_keypair_name
+  ssh_private_key_file                  = var.ssh_private_key_file
+  temporary_security_group_source_cidrs = var.ssh_source_cidrs
+  run_tags                              = var.tags
+  run_volume_tags                       = var.tags
+  tags                                  = var.tags
+  snapshot_tags                         = var.tags
 }

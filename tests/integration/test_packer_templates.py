@@ -33,7 +33,11 @@ def test_rendered_variables_validate_for_the_installed_packer(packer: str, tmp_p
     )
     values = {
         **default_variables(),
-        **packer_variables(Settings(asset_id="9.9.9", aws_endpoint_url="http://127.0.0.1:1"), request),
+        **packer_variables(
+            Settings(asset_id="9.9.9", aws_endpoint_url="http://127.0.0.1:1"),
+            request,
+            PackerBinary(packer).generation(),
+        ),
         "asset_id": "9.9.9",
         "playbook_file": str(tmp_path / "ai_lab.yml"),
         "ansible_config": str(REPO / "ansible" / "ansible.cfg"),

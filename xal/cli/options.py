@@ -27,6 +27,7 @@ import typer
 from xal import defaults
 from xal.config import Settings, load_settings
 from xal.naming import VmFormat
+from xal.packer.amazon_ebs import SshInterface
 
 E = TypeVar("E", bound=Enum)
 
@@ -266,6 +267,21 @@ def _ami_build(
     ssh_private_key_file: Annotated[
         Path | None, typer.Option(help="Private key of --ssh-keypair-name.", rich_help_panel=COMM_PANEL)
     ] = None,
+    ssh_cidr: Annotated[
+        str | None,
+        typer.Option(
+            help="Who may reach port 22 of the build instance [default: this machine's public address /32].",
+            rich_help_panel=BUILD_PANEL,
+        ),
+    ] = None,
+    ssh_interface: Annotated[
+        SshInterface | None,
+        typer.Option(
+            help="How Packer reaches the instance; session_manager needs no inbound rule (Packer >= 1.7).",
+            rich_help_panel=BUILD_PANEL,
+            **enum_choice(SshInterface, "SSH interface"),
+        ),
+    ] = None,
 ) -> "AmiBuildRequest":  # noqa: F821 - imported when the group runs
     """The AMI build options of build-ami and create-vm (the playbook variables come separately)."""
     from xal.cli.progress import PackerBuildProgress
@@ -279,7 +295,7 @@ def _ami_build(
         debug=debug,
         manifest_path=manifest,
         communicator=Communicator.from_options(
-            ssh_username, ssh_host, ssh_port, ssh_keypair_name, ssh_private_key_file
+            ssh_username, ssh_host, ssh_port, ssh_keypair_name, ssh_private_key_file, ssh_interface, ssh_cidr
         ),
         observer=PackerBuildProgress(),
     )

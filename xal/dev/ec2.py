@@ -10,7 +10,6 @@ delete by hand.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import signal
@@ -18,7 +17,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +27,7 @@ from typing import Any, Protocol
 from xal import defaults, naming
 from xal.ansible.runner import AnsibleTarget, PlaybookObserver
 from xal.aws import ledger as lg
+from xal.aws.checkip import caller_cidr
 from xal.aws.retry import retry_while_in_use
 from xal.aws.session import AwsSessionFactory
 from xal.aws.steps import Step, StepRunner, UndoFailure
@@ -39,7 +38,6 @@ from xal.errors import NotFoundError, UsageError, XalError
 from xal.netcheck import is_loopback_host
 
 JUPYTER_PORT = defaults.JUPYTER_PORT
-CHECKIP_URL = "https://checkip.amazonaws.com"
 
 
 @dataclass(frozen=True)
@@ -68,22 +66,6 @@ def check_ssh_host_safety(settings: Settings, ssh_host: str | None) -> None:
             f"refusing to start: the EC2 endpoint {settings.aws_endpoint_url} is local, so --ssh-host must be a "
             f"loopback address (got {ssh_host!r})"
         )
-
-
-def caller_cidr(settings: Settings, cidr: str | None) -> str:
-    """The CIDR allowed to reach the instance: ``cidr``, or this machine's public address /32."""
-    if cidr is None:
-        if settings.endpoint_is_local:
-            return "127.0.0.1/32"
-        try:
-            with urllib.request.urlopen(CHECKIP_URL, timeout=10) as reply:
-                cidr = reply.read().decode().strip() + "/32"
-        except OSError as exc:
-            raise UsageError(f"cannot find this machine's public address ({CHECKIP_URL}: {exc}); pass --cidr") from None
-    try:
-        return str(ipaddress.ip_network(cidr, strict=False))
-    except ValueError:
-        raise UsageError(f"invalid --cidr {cidr!r}; expected e.g. 203.0.113.7/32") from None
 
 
 def find_source_ami(ec2: Any, request: DevInstanceRequest) -> dict[str, Any]:
@@ -362,7 +344,7 @@ def setup_ec2(
     login works) are looked up per call, so tests of the CLI can replace them. ``playbook_observer``
     sees the install's tasks."""
     check_ssh_host_safety(settings, request.ssh_host)
-    cidr = caller_cidr(settings, request.cidr)
+    cidr = caller_cidr(settings, request.cidr, "--cidr")
     observer = observer or _Quiet()
     dev = DevInstance(settings, request, factory or AwsSessionFactory(settings), observer)
     image = find_source_ami(dev.ec2, request)

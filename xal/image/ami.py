@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from xal import defaults, naming
+from xal.aws.checkip import caller_cidr
 from xal.aws.ledger import CREATED, ENDED, PACKER_BUILD, Ledger
 from xal.config import Settings
 from xal.errors import UsageError, XalError
@@ -16,6 +17,7 @@ from xal.image.build_log import PackerObserver
 from xal.image.packer_build import run_packer_build
 from xal.manifest import BuildManifest, default_manifest_path
 from xal.netcheck import is_loopback_host
+from xal.packer.amazon_ebs import Generation, SshInterface
 from xal.packer.binary import OnError, PackerBinary
 
 SOURCE = "xal.amazon-ebs.ai_lab"
@@ -23,19 +25,29 @@ SOURCE = "xal.amazon-ebs.ai_lab"
 
 @dataclass(frozen=True)
 class Communicator:
-    """Overrides of Packer's SSH settings; all None in production (temporary key pair, instance IP)."""
+    """How Packer reaches the build instance. All None in production: a temporary key pair, the
+    instance's address, and port 22 open only to this machine's public address."""
 
     ssh_username: str | None = None
     ssh_host: str | None = None
     ssh_port: int | None = None
     ssh_keypair_name: str | None = None
     ssh_private_key_file: str | None = None
+    ssh_interface: SshInterface | None = None  # session_manager: no inbound rule at all (current Packer)
+    ssh_cidr: str | None = None  # who may reach port 22 [default: this machine's public address /32]
 
     @classmethod
     def from_options(
-        cls, username: str | None, host: str | None, port: int | None, keypair: str | None, key_file: Path | None
+        cls,
+        username: str | None,
+        host: str | None,
+        port: int | None,
+        keypair: str | None,
+        key_file: Path | None,
+        interface: SshInterface | None = None,
+        cidr: str | None = None,
     ) -> Communicator:
-        return cls(username, host, port, keypair, str(key_file) if key_file else None)
+        return cls(username, host, port, keypair, str(key_file) if key_file else None, interface, cidr)
 
 
 @dataclass(frozen=True)
@@ -80,7 +92,26 @@ def check_target_safety(settings: Settings, communicator: Communicator) -> None:
         )
 
 
-def packer_variables(settings: Settings, request: AmiBuildRequest) -> dict[str, Any]:
+def ssh_access(settings: Settings, communicator: Communicator, generation: Generation) -> dict[str, Any]:
+    """Who may reach port 22 of the temporary security group: never 0.0.0.0/0 (Packer's default).
+
+    ``--ssh-cidr`` when given; otherwise current Packer finds this machine's public address itself
+    (``temporary_security_group_source_public_ip``, packer-plugin-amazon
+    ``common/run_config.go:572-584,872-877``) and for Packer 1.6.6 xal does (checkip.amazonaws.com);
+    against a local emulator, loopback only.
+    """
+    if communicator.ssh_interface is SshInterface.SESSION_MANAGER and generation is Generation.LEGACY:
+        raise UsageError("--ssh-interface session_manager needs Packer >= 1.7 (plugin github.com/hashicorp/amazon)")
+    find_it_yourself = communicator.ssh_cidr is None and not settings.endpoint_is_local
+    if generation is Generation.CURRENT and find_it_yourself:
+        return {"ssh_source_cidrs": [], "ssh_source_public_ip": True}
+    return {
+        "ssh_source_cidrs": [caller_cidr(settings, communicator.ssh_cidr, "--ssh-cidr")],
+        "ssh_source_public_ip": False,
+    }
+
+
+def packer_variables(settings: Settings, request: AmiBuildRequest, generation: Generation) -> dict[str, Any]:
     c = request.communicator
     values: dict[str, Any] = {
         "ami_name": naming.ami_name(settings.asset_id),
@@ -98,6 +129,8 @@ def packer_variables(settings: Settings, request: AmiBuildRequest) -> dict[str, 
         "ssh_port": c.ssh_port,
         "ssh_keypair_name": c.ssh_keypair_name,
         "ssh_private_key_file": c.ssh_private_key_file,
+        "ssh_interface": c.ssh_interface.value if c.ssh_interface else None,
+        **ssh_access(settings, c, generation),
     }
     return values
 
@@ -107,7 +140,7 @@ def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary
     check_target_safety(settings, request.communicator)
     packer = packer or PackerBinary()
     started = time.time()
-    variables = packer_variables(settings, request)
+    variables = packer_variables(settings, request, packer.generation())
     # Packer creates the instance, volumes, security group, key pair, AMI and snapshots itself; the
     # ledger records the intent, and xal show-aws-assets finds them by tag, AMI name and instance
     ledger = Ledger(settings.asset_id, settings.aws_endpoint_url)

@@ -21,8 +21,10 @@ from xal.config import Settings
 from xal.errors import ExitCode, XalError
 from xal.image.build_log import BuildLog, PackerObserver, QuietPackerObserver
 from xal.manifest import BuildManifest, GitInfo
-from xal.packer.binary import OnError, PackerBinary
+from xal.packer.amazon_ebs import source_file
+from xal.packer.binary import OnError, PackerBinary, check_supported
 from xal.packer.machine_readable import BuildOutcome
+from xal.packer.plugins import install_plugins, plugin_dir
 from xal.packer.variables import check_variables, declared_variables
 from xal.paths import ansible_dir, packer_dir, project_root, state_dir
 from xal.secrets import redact
@@ -40,11 +42,17 @@ class PackerBuildResult:
     log_path: Path
     seconds: float  # the whole build as xal ran it
     packer_seconds: float  # of which the packer process
+    plugins: dict[str, str]  # plugin source -> version packer init installed (none on Packer 1.6.6)
 
     def manifest(self, asset_id: str, kind: str, started: float, **fields: Any) -> BuildManifest:
         """The build manifest of this build: what every kind records, plus the kind's ``fields``
         (``extra`` entries are added to the build folder and the Packer log)."""
-        extra = {"build_dir": str(self.build_dir), "packer_log": str(self.log_path), **fields.pop("extra", {})}
+        extra = {
+            "build_dir": str(self.build_dir),
+            "packer_log": str(self.log_path),
+            "packer_plugins": self.plugins,
+            **fields.pop("extra", {}),
+        }
         return BuildManifest(
             asset_id=asset_id,
             kind=kind,
@@ -61,12 +69,12 @@ class PackerBuildResult:
 def prepare_build_dir(packer: PackerBinary, build_dir: Path) -> tuple[int, int, int]:
     """Copy the template set that fits this Packer version into ``build_dir``; returns the version."""
     version = packer.version()
+    check_supported(version)
     modern = packer.uses_plugins()
     src = packer_dir()
     build_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src / "ai-lab.pkr.hcl", build_dir)
-    ebs_source = src / "amazon-ebs" / ("current.pkr.hcl" if modern else "legacy.pkr.hcl")
-    shutil.copy2(ebs_source, build_dir / "amazon-ebs.pkr.hcl")
+    shutil.copy2(source_file(src, packer.generation()), build_dir / "amazon-ebs.pkr.hcl")
     if modern:
         shutil.copy2(src / "plugins" / "required_plugins.pkr.hcl", build_dir)
     return version
@@ -80,21 +88,39 @@ def _write_private_json(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def child_env(settings: Settings) -> dict[str, str]:
-    """Environment for Packer and the Ansible it starts: our venv first on PATH, no phoning home."""
+def child_env(settings: Settings, guarded: bool = True) -> dict[str, str]:
+    """Environment for Packer and the Ansible it starts: our venv first on PATH, our plugin folder,
+    no phoning home. ``guarded=False`` only for ``packer init``, which must download plugins."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["CHECKPOINT_DISABLE"] = "1"  # Packer's update check would call checkpoint-api.hashicorp.com
     env["PACKER_NO_COLOR"] = "1"
+    env["PACKER_PLUGIN_PATH"] = str(plugin_dir())
     env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = settings.region
     if settings.aws_profile:
         env["AWS_PROFILE"] = settings.aws_profile
     if settings.endpoint_is_local:
-        # rehearsal: dummy credentials, and any HTTP call that is not to loopback fails at once
+        # rehearsal: dummy credentials, every AWS client of the plugin at the emulator, and any
+        # HTTP call that is not to loopback fails at once
         env.update(EMULATOR_CREDENTIALS)
         env.pop("AWS_PROFILE", None)
-        env.update(LOCAL_GUARD_ENV)
+        env.update(emulator_endpoints(settings.aws_endpoint_url))  # type: ignore[arg-type]
+        if guarded:
+            env.update(LOCAL_GUARD_ENV)
     return env
+
+
+def emulator_endpoints(endpoint: str) -> dict[str, str]:
+    """The AWS SDK's standard endpoint variables, for the clients ``custom_endpoint_ec2`` misses.
+
+    Since packer-plugin-amazon 1.8.0 (AWS SDK v2) ``custom_endpoint_ec2`` reaches only the main EC2
+    client (``common/access_config.go:123,473-492``); the clients that copy the AMI to other regions
+    (``common/step_ami_region_copy.go:179-190``), modify its attributes
+    (``step_modify_ami_attributes.go:51,59,205``) and tag it (``step_create_tags.go:49``) are built
+    from the shared config alone, which the SDK v2 points at ``AWS_ENDPOINT_URL_<SERVICE>`` /
+    ``AWS_ENDPOINT_URL``. Packer 1.6.6 (SDK v1) ignores both and keeps using custom_endpoint_ec2.
+    """
+    return {"AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_EC2": endpoint, "AWS_ENDPOINT_URL_STS": endpoint}
 
 
 def default_variables() -> dict[str, Any]:
@@ -143,8 +169,7 @@ def run_packer_build(
     check_variables(declared_variables(build_dir), all_vars)
     var_file = _write_private_json(build_dir / "variables.pkrvars.json", all_vars)
     env = child_env(settings)
-    if packer.uses_plugins():
-        packer.init(build_dir, env)
+    plugins = install_plugins(packer, build_dir, child_env(settings, guarded=False)) if packer.uses_plugins() else {}
     outcome = BuildOutcome()
     log_path = build_dir / "packer.log"
 
@@ -171,4 +196,5 @@ def run_packer_build(
         log_path,
         round(time.monotonic() - started, 3),
         run.seconds,
+        plugins,
     )

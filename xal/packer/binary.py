@@ -7,6 +7,7 @@ the instance, deleting the security group and key pair). Only then does xal exit
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -19,9 +20,34 @@ from enum import StrEnum
 from pathlib import Path
 
 from xal.errors import UsageError, XalError
+from xal.packer.amazon_ebs import Generation
 from xal.packer.machine_readable import PackerEvent, parse_line
 
 PLUGINS_MIN_VERSION = (1, 7, 0)
+# What xal was checked against: Debian's 1.6.6 (run here), and current Packer from 1.10 (docker is a
+# plugin from then on) to 1.16 (whose sources were read, see the README's "Packer versions").
+LEGACY_VERSION = (1, 6, 6)
+CURRENT_RANGE = ((1, 10), (1, 16))
+SUPPORTED = "1.6.6 and 1.10-1.16"
+
+log = logging.getLogger(__name__)
+
+
+def check_supported(version: tuple[int, int, int]) -> None:
+    """One warning for a version xal was not checked against, an error for one it cannot drive."""
+    text = ".".join(map(str, version))
+    if version[0] != 1 or version < LEGACY_VERSION:
+        raise XalError(f"Packer {text} is not supported (supported: {SUPPORTED}); install one of those")
+    low, high = CURRENT_RANGE
+    if version == LEGACY_VERSION or low <= version[:2] <= high:
+        return
+    newer = version[:2] > high
+    log.warning(
+        "Packer %s is %s (supported: %s); building anyway",
+        text,
+        "newer than checked" if newer else "not checked",
+        SUPPORTED,
+    )
 
 
 class OnError(StrEnum):
@@ -57,7 +83,8 @@ class PackerBinary:
         return found
 
     def version(self) -> tuple[int, int, int]:
-        out = subprocess.run([self.path(), "version"], capture_output=True, text=True, check=False).stdout
+        env = {**os.environ, "CHECKPOINT_DISABLE": "1"}  # no update check against checkpoint-api.hashicorp.com
+        out = subprocess.run([self.path(), "version"], capture_output=True, text=True, check=False, env=env).stdout
         m = re.search(r"v?(\d+)\.(\d+)\.(\d+)", out)
         if not m:
             raise XalError(f"cannot read the Packer version from {out.strip()!r}")
@@ -66,6 +93,9 @@ class PackerBinary:
     def uses_plugins(self) -> bool:
         """Packer >= 1.7 needs ``required_plugins`` and ``packer init``; 1.6 has the builders built in."""
         return self.version() >= PLUGINS_MIN_VERSION
+
+    def generation(self) -> Generation:
+        return Generation.CURRENT if self.uses_plugins() else Generation.LEGACY
 
     def init(self, template_dir: Path, env: Mapping[str, str]) -> None:
         result = subprocess.run(

@@ -150,6 +150,7 @@ def test_both_ui_generations_drive_progress_and_manifest_alike(tmp_path: Path) -
     remaining = iter(s["step"] for s in new_steps)
     assert all(any(step == s for s in remaining) for step in (s["step"] for s in old_steps))
     provisioning = [s["step"] for s in new_steps]
-    assert provisioning.index("Stopping the source instance...") == provisioning.index(
-        next(s for s in provisioning if s.startswith("Executing Ansible"))
-    ) + 1  # the step after the playbook is Packer's next one: the recap ended the playbook
+    assert (
+        provisioning.index("Stopping the source instance...")
+        == provisioning.index(next(s for s in provisioning if s.startswith("Executing Ansible"))) + 1
+    )  # the step after the playbook is Packer's next one: the recap ended the playbook

@@ -9,6 +9,7 @@ from xal.config import Settings
 from xal.errors import UsageError
 from xal.image.ami import AmiBuildRequest, Communicator, check_target_safety, packer_variables
 from xal.image.packer_build import default_variables, prepare_build_dir
+from xal.packer.amazon_ebs import Generation
 from xal.packer.binary import PackerBinary
 from xal.packer.variables import check_variables, declared_variables
 
@@ -40,7 +41,7 @@ def _required() -> dict:
 
 def test_template_declares_what_xal_renders(declared: dict) -> None:
     request = AmiBuildRequest(ami_regions=("us-east-1",))
-    values = {**_required(), **packer_variables(Settings(asset_id="1.0"), request)}
+    values = {**_required(), **packer_variables(Settings(asset_id="1.0"), request, Generation.CURRENT)}
     check_variables(declared, values)
     assert values["tags"] == {"exa_ai_lab_id": "1.0", "Name": "Exasol-AI-Lab-1.0"}
     assert values["ami_regions"] == ["us-east-1"]
@@ -52,7 +53,7 @@ def test_defaults_come_from_xal_defaults_only(declared: dict) -> None:
     for name, value in default_variables().items():
         assert declared[name].required, f"{name} has a default in the template too"
         assert value is not None
-    ami = packer_variables(Settings(asset_id="1.0"), AmiBuildRequest())
+    ami = packer_variables(Settings(asset_id="1.0"), AmiBuildRequest(), Generation.CURRENT)
     assert (ami["instance_type"], ami["root_volume_size_gb"]) == (defaults.INSTANCE_TYPE, defaults.ROOT_VOLUME_SIZE_GB)
     assert ami["source_ami_owners"] == list(defaults.SOURCE_AMI_OWNERS)
 
