@@ -23,3 +23,13 @@ def test_generations_differ_only_in_what_current_packer_adds() -> None:
     assert "temporary_security_group_source_cidrs" in legacy and "temporary_security_group_source_cidrs" in current
     assert "temporary_security_group_source_public_ip = var.ssh_source_public_ip" in current
     assert 'temporary_key_pair_type                   = "ed25519"' in current
+
+
+def test_the_proxy_adapter_copies_with_classic_scp() -> None:
+    """packer-plugin-ansible issue #100: the adapter's SFTP needs an sftp-server the ubuntu image lacks."""
+    import hcl2
+
+    with (packer_dir() / "ai-lab.pkr.hcl").open() as fh:
+        doc = hcl2.load(fh, serialization_options=hcl2.SerializationOptions(strip_string_quotes=True))
+    env_vars = next(block["ansible_env_vars"] for block in doc["locals"] if "ansible_env_vars" in block)
+    assert "ANSIBLE_SCP_EXTRA_ARGS=-O" in env_vars
