@@ -117,8 +117,11 @@ def emulator_endpoints(endpoint: str) -> dict[str, str]:
     client (``common/access_config.go:123,473-492``); the clients that copy the AMI to other regions
     (``common/step_ami_region_copy.go:179-190``), modify its attributes
     (``step_modify_ami_attributes.go:51,59,205``) and tag it (``step_create_tags.go:49``) are built
-    from the shared config alone, which the SDK v2 points at ``AWS_ENDPOINT_URL_<SERVICE>`` /
-    ``AWS_ENDPOINT_URL``. Packer 1.6.6 (SDK v1) ignores both and keeps using custom_endpoint_ec2.
+    from the shared config alone. That config comes from aws-sdk-go-base/v2 ``GetAwsConfig``
+    (``common/access_config.go:280-346``, no endpoint options set), i.e. aws-sdk-go-v2/config
+    v1.30.3's ``LoadDefaultConfig`` (plugin v1.8.2 ``go.mod:88``), which reads
+    ``AWS_ENDPOINT_URL_<SERVICE>`` / ``AWS_ENDPOINT_URL`` (since config v1.25). Packer 1.6.6 (SDK v1)
+    ignores both and keeps using custom_endpoint_ec2.
     """
     return {"AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_EC2": endpoint, "AWS_ENDPOINT_URL_STS": endpoint}
 
