@@ -57,7 +57,7 @@ def main() -> None:
     extravars = {**(REAL if args.real else STAND_INS), "ai_lab_target": "ec2", "ai_lab_netplan_packages": []}
 
     with tempfile.TemporaryDirectory(prefix="xal-bench-") as tmp:
-        _, sshd_image = prepare_local_images(Settings(), Path(tmp) / "images")
+        _, sshd_image, _ = prepare_local_images(Settings(), Path(tmp) / "images")
         results: dict[bool, list[dict]] = {True: [], False: []}
         for round_ in range(args.repeat):
             for pipelining in (True, False):

@@ -78,13 +78,13 @@ def _require(*tools: str) -> None:
 
 @pytest.fixture(scope="session")
 def local_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Tags of the local base and sshd images, built on first use."""
+    """Tags of the local base, sshd and machine images, built on first use."""
     _require("docker", "mmdebstrap")
     from xal.config import Settings
     from xal.local.images import prepare_local_images
 
-    base, sshd = prepare_local_images(Settings(), tmp_path_factory.mktemp("images"))
-    return {"base": base, "sshd": sshd}
+    base, sshd, machine = prepare_local_images(Settings(), tmp_path_factory.mktemp("images"))
+    return {"base": base, "sshd": sshd, "machine": machine}
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ class ImageRecipe:
     packages: tuple[str, ...] = ("python3", "sudo", "ca-certificates")
     cmd: tuple[str, ...] = ()
     ca_bundle: CaBundle = field(default_factory=CaBundle.empty)
+    files: tuple[tuple[str, str], ...] = ()  # (absolute path in the image, content)
 
     @property
     def tag(self) -> str:
@@ -56,7 +57,8 @@ class ImageRecipe:
 
     def digest(self) -> str:
         h = hashlib.sha256()
-        for part in (self.suite, *self.packages, "|", *self.cmd, "|", self.ca_bundle.fingerprint()):
+        files = [f"{path}\0{content}" for path, content in self.files]
+        for part in (self.suite, *self.packages, "|", *self.cmd, "|", self.ca_bundle.fingerprint(), *files):
             h.update(part.encode() + b"\0")
         return h.hexdigest()[:16]
 
@@ -76,6 +78,45 @@ def sshd_recipe(ca_bundle: CaBundle) -> ImageRecipe:
     )
 
 
+# What the playbook meets on an Ubuntu cloud image (AWS's Canonical AMIs) and must deal with.
+CLOUD_CFG = """# as on Ubuntu cloud images: the default user has no password until the image sets one
+system_info:
+  default_user:
+    name: ubuntu
+    lock_passwd: True
+    sudo: ["ALL=(ALL) NOPASSWD:ALL"]
+"""
+CLOUDIMG_SSHD = "# as on Ubuntu cloud images (22.04 and later): no password logins\nPasswordAuthentication no\n"
+
+
+def machine_recipe(ca_bundle: CaBundle) -> ImageRecipe:
+    """Debian with systemd as PID 1, sshd and netplan: stands in for the EC2 instance as a machine.
+
+    Where the playbook cares it looks like an Ubuntu cloud image (cloud.cfg with a locked default
+    user, sshd_config.d forbidding passwords, netplan), so the playbook's systemd path runs for real.
+    """
+    return ImageRecipe(
+        repository="xal-machine",
+        packages=(
+            "python3",
+            "sudo",
+            "ca-certificates",
+            "openssh-server",
+            "systemd",
+            "systemd-sysv",
+            "dbus",
+            "netplan.io",
+            "iproute2",
+        ),
+        cmd=("/sbin/init",),
+        ca_bundle=ca_bundle,
+        files=(
+            ("/etc/cloud/cloud.cfg", CLOUD_CFG),
+            ("/etc/ssh/sshd_config.d/60-cloudimg-settings.conf", CLOUDIMG_SSHD),
+        ),
+    )
+
+
 def _image_label(tag: str) -> str | None:
     result = subprocess.run(
         ["docker", "image", "inspect", "--format", f'{{{{index .Config.Labels "{RECIPE_LABEL}"}}}}', tag],
@@ -86,9 +127,16 @@ def _image_label(tag: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def mmdebstrap_argv(recipe: ImageRecipe, cert_dir: Path | None) -> list[str]:
-    """The bootstrap command; certificates are copied in and registered before the tarball is written."""
+def mmdebstrap_argv(recipe: ImageRecipe, cert_dir: Path | None, files_dir: Path | None = None) -> list[str]:
+    """The bootstrap command; certificates are copied in and registered, and the recipe's files
+    uploaded, before the tarball is written."""
     argv = ["mmdebstrap", "--variant=apt", "--quiet", f"--include={','.join(recipe.packages)}"]
+    for index, (inside, _content) in enumerate(recipe.files):
+        assert files_dir is not None
+        argv += [
+            f'--customize-hook=mkdir -p "$1{Path(inside).parent}"',
+            f"--customize-hook=upload {files_dir / str(index)} {inside}",
+        ]
     if cert_dir is not None:
         argv += [
             f"--customize-hook=copy-in {' '.join(str(p) for p in sorted(cert_dir.iterdir()))} "
@@ -112,7 +160,12 @@ def ensure_image(recipe: ImageRecipe, work_dir: Path) -> str:
     if _image_label(recipe.tag) == recipe.digest():
         return recipe.tag
     cert_dir = recipe.ca_bundle.write_to(work_dir / f"certs-{recipe.repository}")
-    bootstrap = subprocess.Popen(mmdebstrap_argv(recipe, cert_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    files_dir = work_dir / f"files-{recipe.repository}"
+    files_dir.mkdir(parents=True, exist_ok=True)
+    for index, (_inside, content) in enumerate(recipe.files):
+        (files_dir / str(index)).write_text(content)
+    argv = mmdebstrap_argv(recipe, cert_dir, files_dir)
+    bootstrap = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert bootstrap.stdout is not None
     imported = subprocess.run(docker_import_argv(recipe), stdin=bootstrap.stdout, capture_output=True, text=True)
     bootstrap.stdout.close()
@@ -136,11 +189,11 @@ def require_tools(*tools: str) -> None:
 
 
 def prepare_local_images(settings: Settings, work_dir: Path, activity: Activity = log_activity) -> list[str]:
-    """Ensure the base and sshd images exist for the current recipe; returns their tags."""
+    """Ensure the base, sshd and machine images exist for the current recipe; returns their tags."""
     require_tools("docker", "mmdebstrap")
     bundle = CaBundle.from_host(list(settings.extra_ca_certs))
     tags = []
-    for recipe in (base_recipe(bundle), sshd_recipe(bundle)):
+    for recipe in (base_recipe(bundle), sshd_recipe(bundle), machine_recipe(bundle)):
         with activity(f"bootstrapping {recipe.tag} from Debian packages (cached after the first time)"):
             tags.append(ensure_image(recipe, work_dir))
     return tags

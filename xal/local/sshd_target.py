@@ -19,6 +19,7 @@ from pathlib import Path
 from xal.errors import XalError
 
 SSH_READY_TIMEOUT = 20.0
+SYSTEMD_READY_TIMEOUT = 60.0
 _SETUP_USER = """set -e
 useradd --create-home --shell /bin/bash "$1"
 echo "$1 ALL=(ALL) NOPASSWD:ALL" > /etc/sudoers.d/90-$1
@@ -80,29 +81,48 @@ def _wait_for_ssh(target: SshTarget, timeout: float) -> None:
     raise XalError(f"sshd in container {target.container} did not answer on {target.host}:{target.port}")
 
 
-def start_sshd_target(image: str, key: Path, user: str = "admin", name: str | None = None) -> SshTarget:
-    """Run the container, install ``key.pub`` for a sudo user, and wait until SSH logins work."""
+def systemd_run_args() -> list[str]:
+    """``docker run`` options for systemd as PID 1 without --privileged.
+
+    Measured on a cgroup v1 host (``../shared/reference/first-boot.md``): the host's cgroup tree
+    read-only, tmpfs /run and /run/lock, ``container=docker``. On a cgroup v2 host (unified
+    hierarchy) systemd needs its own writable cgroup namespace instead: not verified here.
+    """
+    common = ["--tmpfs", "/run", "--tmpfs", "/run/lock", "-e", "container=docker", "--stop-signal", "SIGRTMIN+3"]
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():  # cgroup v2
+        return [*common, "--cgroupns=private", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw"]
+    return [*common, "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro"]
+
+
+def _wait_for_systemd(name: str, timeout: float) -> str:
+    """systemd's state once it has finished starting (``running``, or ``degraded`` with a failed unit)."""
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        probe = ["docker", "exec", name, "systemctl", "is-system-running"]
+        state = subprocess.run(probe, capture_output=True, text=True, check=False).stdout.strip()
+        if state in ("running", "degraded"):
+            return state
+        time.sleep(0.3)
+    raise XalError(f"systemd in container {name} did not finish starting (state {state or 'unknown'!r})")
+
+
+def start_sshd_target(
+    image: str, key: Path, user: str = "admin", name: str | None = None, machine: bool = False
+) -> SshTarget:
+    """Run the container, install ``key.pub`` for a sudo user, and wait until SSH logins work.
+
+    ``machine``: the image boots systemd as PID 1 (the machine image), which starts sshd itself.
+    """
     name = name or f"xal-target-{uuid.uuid4().hex[:10]}"
-    run = subprocess.run(
-        [
-            "docker",
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--label",
-            "org.exasol.xal.role=ssh-target",
-            "-p",
-            "127.0.0.1::22",
-            image,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    argv = ["docker", "run", "-d", "--name", name, "--label", "org.exasol.xal.role=ssh-target"]
+    argv += ["--hostname", name, *(systemd_run_args() if machine else []), "-p", "127.0.0.1::22", image]
+    run = subprocess.run(argv, capture_output=True, text=True, check=False)
     if run.returncode != 0:
         raise XalError(f"starting ssh target container from {image} failed: {run.stderr.strip()}")
     try:
+        if machine:
+            _wait_for_systemd(name, SYSTEMD_READY_TIMEOUT)
         setup = subprocess.run(
             ["docker", "exec", "-i", name, "sh", "-c", _SETUP_USER, "setup", user],
             input=Path(f"{key}.pub").read_bytes(),
@@ -124,9 +144,9 @@ def remove_container(name: str) -> None:
 
 
 @contextmanager
-def sshd_target(image: str, key: Path, user: str = "admin") -> Iterator[SshTarget]:
+def sshd_target(image: str, key: Path, user: str = "admin", machine: bool = False) -> Iterator[SshTarget]:
     """Context manager around :func:`start_sshd_target`; the container is always removed."""
-    target = start_sshd_target(image, key, user)
+    target = start_sshd_target(image, key, user, machine=machine)
     try:
         yield target
     finally:
