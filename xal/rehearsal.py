@@ -88,7 +88,7 @@ def rehearse(
             PublicKeyMaterial=Path(f"{key}.pub").read_bytes(),
             TagSpecifications=tag_specifications(naming.asset_tags(settings.asset_id), "key-pair"),
         )
-        with sshd_target(images[1], key) as target, serve_stand_in_repo() as slc_vars:
+        with sshd_target(images[2], key, user="ubuntu", machine=True) as target, serve_stand_in_repo() as slc_vars:
             ansible_vars = {
                 **CONTAINER_VARS,
                 **(QUICK_VARS if quick else {}),

@@ -37,7 +37,8 @@ def rehearse(
     ] = True,
 ) -> None:
     """Rehearse the AMI build and its VM export offline: real Packer + Ansible against an embedded AWS
-    emulator (moto) and a local sshd container standing in for the EC2 instance. Nothing reaches AWS.
+    emulator (moto) and a local machine container (systemd as PID 1, sshd) standing in for the EC2
+    instance, so the playbook takes its EC2 systemd path. Nothing reaches AWS.
     """
     from xal.cli.progress import ExportProgress, PackerBuildProgress, activity
     from xal.rehearsal import rehearse as run
