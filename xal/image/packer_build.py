@@ -21,7 +21,7 @@ from xal.config import Settings
 from xal.errors import ExitCode, XalError
 from xal.image.build_log import BuildLog, PackerObserver, QuietPackerObserver
 from xal.manifest import BuildManifest, GitInfo
-from xal.packer.amazon_ebs import source_file
+from xal.packer.amazon_ebs import Generation, source_file
 from xal.packer.binary import OnError, PackerBinary, check_supported
 from xal.packer.machine_readable import BuildOutcome
 from xal.packer.plugins import install_plugins, plugin_dir
@@ -70,12 +70,12 @@ def prepare_build_dir(packer: PackerBinary, build_dir: Path) -> tuple[int, int, 
     """Copy the template set that fits this Packer version into ``build_dir``; returns the version."""
     version = packer.version()
     check_supported(version)
-    modern = packer.uses_plugins()
+    generation = packer.generation()
     src = packer_dir()
     build_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src / "ai-lab.pkr.hcl", build_dir)
-    shutil.copy2(source_file(src, packer.generation()), build_dir / "amazon-ebs.pkr.hcl")
-    if modern:
+    shutil.copy2(source_file(src, generation), build_dir / "amazon-ebs.pkr.hcl")
+    if generation is Generation.CURRENT:
         shutil.copy2(src / "plugins" / "required_plugins.pkr.hcl", build_dir)
     return version
 

@@ -75,6 +75,7 @@ class PackerRun:
 class PackerBinary:
     def __init__(self, executable: str = "packer") -> None:
         self.executable = executable
+        self._reported: tuple[int, int, int] | None = None
 
     def path(self) -> str:
         found = shutil.which(self.executable)
@@ -83,12 +84,17 @@ class PackerBinary:
         return found
 
     def version(self) -> tuple[int, int, int]:
+        """The installed version, asked once: one build consults it for the templates, the
+        variables and ``packer init``, and each ``packer version`` is a process start."""
+        if self._reported is not None:
+            return self._reported
         env = {**os.environ, "CHECKPOINT_DISABLE": "1"}  # no update check against checkpoint-api.hashicorp.com
         out = subprocess.run([self.path(), "version"], capture_output=True, text=True, check=False, env=env).stdout
         m = re.search(r"v?(\d+)\.(\d+)\.(\d+)", out)
         if not m:
             raise XalError(f"cannot read the Packer version from {out.strip()!r}")
-        return int(m[1]), int(m[2]), int(m[3])
+        self._reported = int(m[1]), int(m[2]), int(m[3])
+        return self._reported
 
     def uses_plugins(self) -> bool:
         """Packer >= 1.7 needs ``required_plugins`` and ``packer init``; 1.6 has the builders built in."""
