@@ -37,8 +37,6 @@ from xal.dev.playbooks import install_dependencies
 from xal.errors import NotFoundError, UsageError, XalError
 from xal.netcheck import is_loopback_host
 
-JUPYTER_PORT = defaults.JUPYTER_PORT
-
 
 @dataclass(frozen=True)
 class DevInstanceRequest:
@@ -280,7 +278,7 @@ class DevInstance:
             GroupId=group,
             IpPermissions=[
                 {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": cidr}]}
-                for port in (22, JUPYTER_PORT)
+                for port in (22, defaults.JUPYTER_PORT)
             ],
         )
 
@@ -366,7 +364,7 @@ def setup_ec2(
                     (install or _default_install(settings, request, playbook_observer))(
                         key_file, host, request.ssh_port
                     )
-                    observer.jupyter(f"http://{host}:{JUPYTER_PORT}/lab")
+                    observer.jupyter(f"http://{host}:{defaults.JUPYTER_PORT}/lab")
                 except XalError as exc:
                     install_error = exc
                     observer.status(f"error: {exc}\nthe instance stays up for debugging")
