@@ -3,8 +3,11 @@
 - ``proxy_guard`` (autouse): any HTTP(S) request that is not to loopback fails at once, and AWS
   credentials are dummies, so no test can reach a real cloud by accident.
 - ``moto_endpoint``: a fresh ThreadedMotoServer per test on 127.0.0.1:<random>.
-- ``local_images``: the Debian base and sshd images (mmdebstrap, cached by recipe label).
-- ``ssh_target``: an sshd container per test on a random loopback port with a fresh ed25519 key.
+- ``local_images``: the Debian base, sshd and machine images (mmdebstrap, cached by recipe label).
+- ``ssh_target``: the EC2 instance's stand-in per test: a machine container (systemd as PID 1, sshd
+  started by systemd) on a random loopback port, sudo user ``admin`` with a fresh ed25519 key.
+- ``docker_build_target``: a container with sshd and no init system, as Packer's docker builder
+  gives Ansible (the Docker variant's path).
 Integration fixtures skip only when docker, packer or mmdebstrap are truly absent.
 """
 
@@ -89,6 +92,15 @@ def local_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture
 def ssh_target(local_images: dict[str, str], tmp_path: Path) -> Iterator[object]:
+    from xal.local.sshd_target import generate_key, sshd_target
+
+    key = generate_key(tmp_path / "ssh" / "id_ed25519")
+    with sshd_target(local_images["machine"], key, machine=True) as target:
+        yield target
+
+
+@pytest.fixture
+def docker_build_target(local_images: dict[str, str], tmp_path: Path) -> Iterator[object]:
     from xal.local.sshd_target import generate_key, sshd_target
 
     key = generate_key(tmp_path / "ssh" / "id_ed25519")
