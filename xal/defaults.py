@@ -22,6 +22,12 @@ SSH_PORT = 22
 
 # -- what the AI-Lab serves ------------------------------------------------------------------------
 JUPYTER_PORT = 49494
+# The documented default Jupyter password: ansible/roles/ai_lab_jupyter/defaults/main.yml holds its
+# hash (a unit test checks they agree); XAL_JUPYTER_PASSWORD replaces it at build time.
+JUPYTER_PASSWORD = "ailab"  # noqa: S105 - the published default, changed by the user at first login
+
+# -- the first-boot test ---------------------------------------------------------------------------
+BOOT_TIMEOUT_SECONDS = 300.0  # until SSH and JupyterLab answer (an EC2 instance needs minutes)
 
 # -- the Docker image ------------------------------------------------------------------------------
 DOCKER_REPOSITORY = "exasol/ai-lab"

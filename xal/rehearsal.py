@@ -1,13 +1,17 @@
 """The offline rehearsal: the real AMI build against an embedded AWS emulator and a local "instance".
 
-moto answers every EC2 call Packer makes (security group, instance, AMI, copies, tags); an sshd
-container answers the SSH connection, so the real playbook runs on a real Debian system. The
-result is checked in the emulator afterwards: every AMI available and tagged with the asset-id.
+moto answers every EC2 call Packer makes (security group, instance, AMI, copies, tags); a machine
+container (systemd as PID 1, sshd) answers the SSH connection, so the real playbook runs its EC2
+systemd path on a real Debian system. The result is checked in the emulator afterwards (every AMI
+available and tagged with the asset-id); the provisioned machine is halted and committed as the
+AMI's disk (a local image labelled with the AMI id), and at the end two fresh containers boot from
+it and the first-boot spec runs against them, as ``xal boot-test`` does against a real AMI.
 """
 
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,9 +24,13 @@ from xal.config import Settings
 from xal.errors import XalError
 from xal.export.pipeline import ExportRequest, export_images
 from xal.export.tasks import PollPolicy
+from xal.firstboot.machine import BuildIdentity
+from xal.firstboot.report import BootObserver, BootTestFailed
+from xal.firstboot.run import Credentials, boot_test_local_image
 from xal.image.ami import AmiBuildRequest, Communicator, build_ami
 from xal.image.build_log import PackerObserver
-from xal.image.playbook_vars import playbook_vars
+from xal.image.playbook_vars import JUPYTER_PASSWORD, playbook_vars
+from xal.local.ami_image import commit_ami_image, remove_asset_images
 from xal.local.images import Activity, log_activity, prepare_local_images, require_tools
 from xal.local.moto_export import ExportFakeConfig, moto_export, seed_bucket_stack
 from xal.local.moto_server import moto_server
@@ -42,12 +50,17 @@ REHEARSAL_OS_PASSWORD = "ailab"  # noqa: S105 - the documented, expired default 
 REHEARSAL_EXPORT_SECONDS = 3.0  # simulated duration of each export task
 # What a container cannot do: it is not a VM, so NetworkManager is installed but never applied.
 CONTAINER_VARS: dict[str, Any] = {"ai_lab_netplan_apply": False}
-# --quick: small stand-ins for the heavy downloads (JupyterLab, notebook packages, Docker)
+# --quick: small stand-ins for the heavy downloads the first-boot test does not look at (notebook
+# packages, NetworkManager); JupyterLab and Docker stay real, the boot test uses both
 QUICK_VARS: dict[str, Any] = {
-    "ai_lab_jupyter_requirements": ["six==1.17.0"],
     "ai_lab_notebooks_requirements": [],
-    "ai_lab_docker_packages": [],
     "ai_lab_netplan_packages": [],
+}
+# --quick --no-boot-test: nothing boots the result, so JupyterLab and Docker are stand-ins too
+QUICK_UNBOOTED_VARS: dict[str, Any] = {
+    **QUICK_VARS,
+    "ai_lab_jupyter_requirements": ["six==1.17.0"],
+    "ai_lab_docker_packages": [],
 }
 
 
@@ -68,12 +81,15 @@ def rehearse(
     export: bool = True,
     packer: PackerBinary | None = None,
     *,
+    boot: bool = True,
     build_observer: PackerObserver | None = None,
     export_observer: ExportObserver | None = None,
+    boot_observer: BootObserver | None = None,
     activity: Activity = log_activity,
 ) -> BuildManifest:
-    """Build (and by default export) the AMI offline; the observers are told the progress of each,
-    ``activity`` shows the local image bootstrap."""
+    """Build (and by default export and boot-test) the AMI offline; the observers are told the
+    progress of each, ``activity`` shows the local image bootstrap. A failed first-boot check raises
+    BootTestFailed after the manifest has recorded the report."""
     require_tools("docker", "mmdebstrap", "packer", "ssh-keygen")
     work = state_dir() / "rehearsal"
     images = prepare_local_images(settings, work / "images", activity)
@@ -91,7 +107,7 @@ def rehearse(
         with sshd_target(images[2], key, user="ubuntu", machine=True) as target, serve_stand_in_repo() as slc_vars:
             ansible_vars = {
                 **CONTAINER_VARS,
-                **(QUICK_VARS if quick else {}),
+                **((QUICK_VARS if boot else QUICK_UNBOOTED_VARS) if quick else {}),
                 **slc_vars,
                 **playbook_vars(local, os_password=False),
                 "ai_lab_os_password_hash": _rehearsal_hash(),
@@ -104,10 +120,31 @@ def rehearse(
                 observer=build_observer,
             )
             manifest = build_ami(local, request, packer)
+            committing = time.monotonic()
+            with activity("committing the provisioned machine as the AMI's disk"):
+                image = commit_ami_image(
+                    target.container, settings.asset_id, manifest.amis, manifest.amis[local.region]
+                )
+            committed = round(time.monotonic() - committing, 2)
+            remove_asset_images(settings.asset_id, keep=image)
         verify_amis(factory, manifest)
+        manifest.extra["rehearsal"] = {
+            "endpoint": endpoint,
+            "ssh_target": target.container,
+            "ami_image": image,
+            "commit_seconds": committed,
+        }
+        manifest.write(default_manifest_path(settings.asset_id, "ami"))
         if export:
             manifest = rehearse_export(local, export_observer)
-        manifest.extra["rehearsal"] = {"endpoint": endpoint, "ssh_target": target.container}
+        if boot:
+            credentials = Credentials(REHEARSAL_OS_PASSWORD, JUPYTER_PASSWORD.read() or defaults.JUPYTER_PASSWORD)
+            identity = BuildIdentity.of(manifest.extra.get("build_identity"))
+            report = boot_test_local_image(image, credentials, identity, key, boot_observer)
+            manifest.extra["boot_test"] = report.to_dict()
+            manifest.write(default_manifest_path(settings.asset_id, "ami"))
+            if not report.passed:
+                raise BootTestFailed(report)
     return manifest
 
 

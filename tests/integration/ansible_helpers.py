@@ -219,3 +219,30 @@ def ssh_password_login(target: Any, user: str, password: str, askpass_dir: Path)
     return subprocess.run(
         argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, check=False
     )
+
+
+def make_ca_certificate(tmp_path: Path) -> str:
+    """A throwaway self-signed CA certificate (PEM)."""
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=xal test CA",
+            "-days",
+            "2",
+            "-keyout",
+            str(tmp_path / "ca.key"),
+            "-out",
+            str(tmp_path / "ca.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return (tmp_path / "ca.pem").read_text()

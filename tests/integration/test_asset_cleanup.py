@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 REGIONS = ("eu-central-1", "us-east-1")
 TAG = "exa_ai_lab_id"
 # the rehearsal's stand-ins for the heavy installs, in a container (no netplan apply)
-QUICK_VARS = {**rehearsal.QUICK_VARS, **rehearsal.CONTAINER_VARS}
+QUICK_VARS = {**rehearsal.QUICK_UNBOOTED_VARS, **rehearsal.CONTAINER_VARS}
 TEST_KEY = "xal-test"  # imported by the test, not created by xal
 
 

@@ -17,7 +17,7 @@ from xal.local.slc_repo import serve_stand_in_repo
 
 pytestmark = pytest.mark.integration
 # the rehearsal's stand-ins for the heavy installs, in a container (no netplan apply)
-QUICK_VARS = {**rehearsal.QUICK_VARS, **rehearsal.CONTAINER_VARS}
+QUICK_VARS = {**rehearsal.QUICK_UNBOOTED_VARS, **rehearsal.CONTAINER_VARS}
 
 
 def test_build_ami_against_moto_and_ssh_target(moto_endpoint, ssh_target, packer, tmp_path, xal_env) -> None:
@@ -90,6 +90,12 @@ def test_build_ami_against_moto_and_ssh_target(moto_endpoint, ssh_target, packer
         check=True,
     ).stdout
     assert shadow.split(":")[1].startswith("$6$")
+    # the build machine's identity, recorded before the hygiene removed it, for the first-boot test
+    identity = manifest["extra"]["build_identity"]
+    assert identity["build_user"] == ssh_target.user
+    assert Path(f"{ssh_target.key}.pub").read_text().split()[1] in " ".join(identity["authorized_keys"])
+    assert any(key.startswith("ssh-ed25519 ") for key in identity["host_keys"])
+    assert len(identity["machine_id"]) == 32
 
 
 def test_build_ami_refuses_public_ssh_host_with_local_endpoint(moto_endpoint, packer, xal_env) -> None:

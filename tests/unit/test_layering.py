@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("export",),  # VM images; create-vm builds the AMI (image) and reports leftovers (assets)
     ("deploy", "release", "dev"),  # independent verb groups
     ("local",),  # local stand-ins: moto, sshd container, images
+    ("firstboot",),  # boot what was built (local image or real AMI) and run the first-boot spec
     ("rehearsal",),  # the offline release: everything above, against local stand-ins
     ("console", "cli", "__main__"),  # the edge: prints and asks
 ]
@@ -41,7 +42,8 @@ LAZY = {
     "passlib": "only password hashing needs it",
     "hcl2": "only the variable check before a Packer build needs it",
     "yaml": "only playbook-variable files need it",
-    "requests": "only the GitHub upload needs it",
+    "requests": "only the GitHub upload and the first-boot test's HTTP checks need it",
+    "testinfra": "pytest-testinfra imports pytest: only the first-boot test needs it",
 }
 
 

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from xal import __version__
-from xal.cli import assets, config, deploy, dev, export, image, local, rehearsal, release
+from xal.cli import assets, config, deploy, dev, export, firstboot, image, local, rehearsal, release
 from xal.errors import ExitCode, XalError
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ def _root(
 # the order in which the commands appear in --help (each module's commands in their own order)
 image.register(app)
 rehearsal.register(app)
+firstboot.register(app)
 config.register(app)
 local.register(app)
 assets.register(app)

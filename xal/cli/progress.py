@@ -192,3 +192,26 @@ class PlaybookProgress:
             self._progress = None
         summary = " ".join(f"{k}={v}" for k, v in state.counts.items())
         err().print(f"{state.title}: {summary} ({state.elapsed:.1f} s)", markup=False, highlight=False)
+
+
+class BootTestProgress:
+    """The first-boot spec: a spinner with the running check on a terminal, one line per finished
+    check always (that list is the boot test's summary)."""
+
+    def __init__(self) -> None:
+        self._status: Any = None
+        self._marks = {"passed": "PASS", "failed": "FAIL", "not run": "SKIP"}
+
+    def check_started(self, name: str, title: str) -> None:
+        if err().is_terminal:
+            self._status = self._status or err().status("")
+            self._status.update(f"boot test: {name} ({title})")
+            self._status.start()
+
+    def check_finished(self, result: Any) -> None:
+        if self._status is not None:
+            self._status.stop()
+        mark = self._marks[str(result.outcome)]
+        err().print(
+            f"boot test {mark} {result.name} ({result.seconds:.1f} s): {result.detail}", markup=False, highlight=False
+        )

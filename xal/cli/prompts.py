@@ -25,11 +25,19 @@ def confirm_on_terminal(question: str) -> bool:
     return typer.confirm(question, default=False, err=True)
 
 
-def secret_asker() -> AskSecret | None:
-    """A hidden prompt for secrets the environment does not give, if there is a terminal to ask on."""
-    return _ask_secret if sys.stdin.isatty() else None
+def secret_asker(new: bool = True) -> AskSecret | None:
+    """A hidden prompt for secrets the environment does not give, if there is a terminal to ask on.
+
+    A ``new`` secret (a password an image is built with) is asked twice: a typo would lock the
+    user out. An existing one (to log in with) once."""
+    if not sys.stdin.isatty():
+        return None
+    return _ask_new_secret if new else _ask_secret
+
+
+def _ask_new_secret(prompt: str) -> str:
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
 
 
 def _ask_secret(prompt: str) -> str:
-    """Asked twice: the only secret xal prompts for is a new password, and a typo would lock the user out."""
-    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
+    return str(typer.prompt(prompt, hide_input=True))

@@ -35,12 +35,22 @@ def rehearse(
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Also rehearse the VHD/VMDK export of the AMI.")
     ] = True,
+    boot_test: Annotated[
+        bool,
+        typer.Option(
+            "--boot-test/--no-boot-test",
+            help="At the end, boot the AMI's image (two containers, systemd as PID 1) and run the first-boot "
+            "spec of `xal boot-test` against it.",
+        ),
+    ] = True,
 ) -> None:
     """Rehearse the AMI build and its VM export offline: real Packer + Ansible against an embedded AWS
     emulator (moto) and a local machine container (systemd as PID 1, sshd) standing in for the EC2
-    instance, so the playbook takes its EC2 systemd path. Nothing reaches AWS.
+    instance, so the playbook takes its EC2 systemd path. The provisioned machine becomes the AMI's
+    disk (a local image labelled with the AMI id); at the end it is booted and boot-tested, and a
+    failed first-boot check fails the rehearsal with the check's name. Nothing reaches AWS.
     """
-    from xal.cli.progress import ExportProgress, PackerBuildProgress, activity
+    from xal.cli.progress import BootTestProgress, ExportProgress, PackerBuildProgress, activity
     from xal.rehearsal import rehearse as run
 
     manifest = run(
@@ -48,8 +58,10 @@ def rehearse(
         ami_regions=tuple(copy_region or ()),
         quick=quick,
         export=export,
+        boot=boot_test,
         build_observer=PackerBuildProgress(),
         export_observer=ExportProgress(),
+        boot_observer=BootTestProgress(),
         activity=activity,
     )
     print_manifest(manifest, settings.json)

@@ -179,7 +179,11 @@ def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary
         region=settings.region,
         source_ami=next(iter(sorted(result.outcome.source_amis)), request.source_ami),
         amis=result.outcome.amis(),
-        extra={"xal_seconds": result.seconds, "packer_seconds": result.packer_seconds},
+        extra={
+            "xal_seconds": result.seconds,
+            "packer_seconds": result.packer_seconds,
+            "build_identity": result.build_identity,
+        },
     )
     manifest.write(request.manifest_path or default_manifest_path(settings.asset_id, "ami"))
     return manifest

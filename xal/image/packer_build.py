@@ -31,6 +31,7 @@ from xal.secrets import redact
 
 PLAYBOOK = "ai_lab.yml"
 MAX_ERRORS_SHOWN = 5
+BUILD_IDENTITY_FILE = "build-identity.json"  # written by the playbook's hygiene role (EC2 variant)
 
 
 @dataclass
@@ -43,6 +44,14 @@ class PackerBuildResult:
     seconds: float  # the whole build as xal ran it
     packer_seconds: float  # of which the packer process
     plugins: dict[str, str]  # plugin source -> version packer init installed (none on Packer 1.6.6)
+
+    @property
+    def build_identity(self) -> dict[str, Any] | None:
+        """The build machine's public host keys, machine-id and authorized keys, recorded by the
+        playbook before its hygiene removed them (EC2 variant only): what a booted image must not
+        carry, checked by the first-boot test."""
+        path = self.build_dir / BUILD_IDENTITY_FILE
+        return json.loads(path.read_text()) if path.exists() else None
 
     def manifest(self, asset_id: str, kind: str, started: float, **fields: Any) -> BuildManifest:
         """The build manifest of this build: what every kind records, plus the kind's ``fields``
@@ -166,7 +175,12 @@ def run_packer_build(
         "asset_id": settings.asset_id,
         "playbook_file": str(ansible_dir() / PLAYBOOK),
         "ansible_config": str(ansible_dir() / "ansible.cfg"),
-        "ansible_vars_file": str(_write_private_json(build_dir / "ansible-vars.json", ansible_vars)),
+        "ansible_vars_file": str(
+            _write_private_json(
+                build_dir / "ansible-vars.json",
+                {"ai_lab_hygiene_build_identity_file": str(build_dir / BUILD_IDENTITY_FILE), **ansible_vars},
+            )
+        ),
         "manifest_file": str(build_dir / "packer-manifest.json"),
     }
     check_variables(declared_variables(build_dir), all_vars)

@@ -89,11 +89,14 @@ system_info:
 CLOUDIMG_SSHD = "# as on Ubuntu cloud images (22.04 and later): no password logins\nPasswordAuthentication no\n"
 
 
-def machine_recipe(ca_bundle: CaBundle) -> ImageRecipe:
+def machine_recipe() -> ImageRecipe:
     """Debian with systemd as PID 1, sshd and netplan: stands in for the EC2 instance as a machine.
 
     Where the playbook cares it looks like an Ubuntu cloud image (cloud.cfg with a locked default
     user, sshd_config.d forbidding passwords, netplan), so the playbook's systemd path runs for real.
+    Like Canonical's AMIs it trusts only the distribution's CAs: the host's extra certificates reach
+    it through the playbook's ai_lab_ca_certificates role, as on EC2, and the first-boot test can
+    tell that the hygiene removed them again.
     """
     return ImageRecipe(
         repository="xal-machine",
@@ -109,7 +112,6 @@ def machine_recipe(ca_bundle: CaBundle) -> ImageRecipe:
             "iproute2",
         ),
         cmd=("/sbin/init",),
-        ca_bundle=ca_bundle,
         files=(
             ("/etc/cloud/cloud.cfg", CLOUD_CFG),
             ("/etc/ssh/sshd_config.d/60-cloudimg-settings.conf", CLOUDIMG_SSHD),
@@ -193,7 +195,7 @@ def prepare_local_images(settings: Settings, work_dir: Path, activity: Activity 
     require_tools("docker", "mmdebstrap")
     bundle = CaBundle.from_host(list(settings.extra_ca_certs))
     tags = []
-    for recipe in (base_recipe(bundle), sshd_recipe(bundle), machine_recipe(bundle)):
+    for recipe in (base_recipe(bundle), sshd_recipe(bundle), machine_recipe()):
         with activity(f"bootstrapping {recipe.tag} from Debian packages (cached after the first time)"):
             tags.append(ensure_image(recipe, work_dir))
     return tags

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from xal.ca_certs import CaBundle
 from xal.local.images import machine_recipe, mmdebstrap_argv
 
 
 def test_machine_files_are_uploaded_and_change_the_recipe_hash(tmp_path: Path) -> None:
-    recipe = machine_recipe(CaBundle.empty())
+    recipe = machine_recipe()
     argv = mmdebstrap_argv(recipe, None, tmp_path)
     assert f"--customize-hook=upload {tmp_path / '1'} /etc/ssh/sshd_config.d/60-cloudimg-settings.conf" in argv
     assert '--customize-hook=mkdir -p "$1/etc/cloud"' in argv

@@ -1,0 +1,173 @@
+"""``xal boot-test``: boot machines from a built image and run the first-boot spec against them.
+
+Where the machines come from:
+- a rehearsal AMI (its EC2 endpoint is local): containers booted from the local image the rehearsal
+  committed as the AMI's disk (:mod:`xal.local.ami_image`), systemd as PID 1;
+- a real AMI: temporary instances (:mod:`xal.aws.temporary_instances`: ed25519 key pair, security
+  group open to this machine's /32 only, all tagged and in the run ledger), terminated afterwards,
+  also on Ctrl-C and SIGTERM.
+Two machines boot each time: the spec runs against the first, and the second proves that two
+instances of one image do not share their SSH host keys.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from xal import defaults
+from xal.aws.checkip import caller_cidr
+from xal.aws.errors import error_code, is_not_found
+from xal.aws.session import AwsSessionFactory
+from xal.aws.temporary_instances import InstanceSpec, TemporaryInstances, sigterm_as_interrupt, uninterruptible
+from xal.config import Settings
+from xal.errors import NotFoundError, UsageError, XalError
+from xal.firstboot.machine import BuildIdentity, Machine, SpecInput
+from xal.firstboot.report import BootObserver, BootReport, BootTestFailed
+from xal.firstboot.spec import run_spec
+from xal.image.playbook_vars import JUPYTER_PASSWORD, OS_PASSWORD, OS_PASSWORD_ENV
+from xal.local.ami_image import find_ami_image
+from xal.local.boot_container import booted_containers
+from xal.manifest import BuildManifest, default_manifest_path
+from xal.secrets import AskSecret
+
+MACHINES = 2  # the spec's machine and its sibling (host keys must differ between instances)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The image's default logins, as its users are told them."""
+
+    os_password: str
+    jupyter_password: str = defaults.JUPYTER_PASSWORD
+    os_user: str = defaults.SSH_USERNAME
+
+    @classmethod
+    def from_env(cls, ask: AskSecret | None = None, os_user: str = defaults.SSH_USERNAME) -> Credentials:
+        """XAL_DEFAULT_PASSWORD (else ``ask``), XAL_JUPYTER_PASSWORD (else the documented default)."""
+        os_password = OS_PASSWORD.read(ask)
+        if not os_password:
+            raise UsageError(f"set {OS_PASSWORD_ENV} to the image's default OS password (the one it was built with)")
+        return cls(os_password, JUPYTER_PASSWORD.read() or defaults.JUPYTER_PASSWORD, os_user)
+
+
+@dataclass(frozen=True)
+class BootTestRequest:
+    ami_id: str
+    credentials: Credentials
+    instance_type: str = defaults.INSTANCE_TYPE
+    cidr: str | None = None  # who may reach SSH and JupyterLab [default: this machine's /32]
+    boot_timeout: float = defaults.BOOT_TIMEOUT_SECONDS
+    manifest_path: Path | None = None  # the build manifest with the build identity [default: the asset's]
+
+    def __post_init__(self) -> None:
+        if not self.ami_id.startswith("ami-"):
+            raise UsageError(f"--ami-id {self.ami_id!r} is not an AMI id (ami-...)")
+        if self.boot_timeout <= 0:
+            raise UsageError("--boot-timeout must be positive")
+
+
+def build_identity(settings: Settings, request: BootTestRequest) -> BuildIdentity | None:
+    """The identity of the build that made ``request.ami_id``, from its manifest when there is one."""
+    path = request.manifest_path or default_manifest_path(settings.asset_id, "ami")
+    if not path.exists():
+        if request.manifest_path is not None:
+            raise NotFoundError(f"build manifest {path} not found")
+        return None
+    manifest = BuildManifest.load(path)
+    if request.ami_id not in manifest.amis.values():
+        if request.manifest_path is not None:
+            raise UsageError(f"build manifest {path} does not name AMI {request.ami_id}")
+        return None
+    return BuildIdentity.of(manifest.extra.get("build_identity"))
+
+
+def _spec_input(machines: list[Machine], credentials: Credentials, **fields: object) -> SpecInput:
+    return SpecInput(
+        machine=machines[0],
+        sibling=machines[1] if len(machines) > 1 else None,
+        os_password=credentials.os_password,
+        jupyter_password=credentials.jupyter_password,
+        os_user=credentials.os_user,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def boot_test_local_image(
+    image: str,
+    credentials: Credentials,
+    identity: BuildIdentity | None = None,
+    build_key: Path | None = None,
+    observer: BootObserver | None = None,
+    boot_timeout: float = defaults.BOOT_TIMEOUT_SECONDS,
+) -> BootReport:
+    """Boot two containers from the local machine ``image`` and run the spec; the report (not raised)."""
+    started = time.monotonic()
+    with booted_containers(image, MACHINES) as containers:
+        machines = [Machine(c.name, c.host, c.ssh_port, c.jupyter_port) for c in containers]
+        inp = _spec_input(machines, credentials, identity=identity, build_key=build_key, boot_timeout=boot_timeout)
+        report = run_spec(inp, observer, target=f"{machines[0].name} (container of {image})")
+    report.boot_seconds = round(time.monotonic() - started, 2)
+    return report
+
+
+SpecRunner = Callable[[SpecInput, "BootObserver | None", str], BootReport]
+
+
+def boot_test_aws(
+    settings: Settings,
+    request: BootTestRequest,
+    identity: BuildIdentity | None,
+    observer: BootObserver | None = None,
+    factory: AwsSessionFactory | None = None,
+    spec: SpecRunner = run_spec,
+) -> BootReport:
+    """Launch two temporary instances of the AMI, run the spec, terminate everything.
+
+    ``spec`` is injectable for tests against an emulator, whose instance addresses are invented
+    public ones: the real spec never runs against a local endpoint.
+    """
+    if settings.endpoint_is_local and spec is run_spec:
+        raise UsageError("a rehearsal AMI boots from its local image, not as an instance of the emulator")
+    cidr = caller_cidr(settings, request.cidr, "--cidr")
+    instances = TemporaryInstances(settings, factory or AwsSessionFactory(settings), "boot-test", "boot")
+    try:
+        images = instances.ec2.describe_images(ImageIds=[request.ami_id])["Images"]
+    except Exception as exc:
+        if not is_not_found(exc) and error_code(exc) != "InvalidAMIID.Malformed":
+            raise
+        images = []
+    if not images:
+        raise NotFoundError(f"AMI {request.ami_id} not found in {settings.region}")
+    try:
+        with sigterm_as_interrupt():
+            _key_file, launched = instances.start(InstanceSpec(images[0], request.instance_type, count=MACHINES), cidr)
+            machines = []
+            for instance in launched:
+                address = instance.get("PublicIpAddress") or instance.get("PublicDnsName")
+                if not address:
+                    raise XalError(f"instance {instance['InstanceId']} has no public address (subnet without one?)")
+                machines.append(Machine(instance["InstanceId"], address))
+            inp = _spec_input(machines, request.credentials, identity=identity, boot_timeout=request.boot_timeout)
+            return spec(inp, observer, f"{machines[0].name} (instance of {request.ami_id})")
+    finally:
+        with uninterruptible():
+            failures = instances.cleanup()
+        if failures:
+            raise XalError("boot-test cleanup incomplete, delete by hand: " + "; ".join(map(str, failures)))
+
+
+def boot_test(settings: Settings, request: BootTestRequest, observer: BootObserver | None = None) -> BootReport:
+    """``xal boot-test``: the report when every check passed, else BootTestFailed naming the failed ones."""
+    identity = build_identity(settings, request)
+    if settings.endpoint_is_local:
+        report = boot_test_local_image(
+            find_ami_image(request.ami_id), request.credentials, identity, None, observer, request.boot_timeout
+        )
+    else:
+        report = boot_test_aws(settings, request, identity, observer)
+    if not report.passed:
+        raise BootTestFailed(report)
+    return report
