@@ -89,7 +89,9 @@ def _expect(child: pexpect.spawn, transcript: io.StringIO, patterns: list[Any], 
 
 
 def _type_password(child: pexpect.spawn, transcript: io.StringIO, password: str) -> None:
-    _expect(child, transcript, [r"[Pp]assword: ?"], "password prompt")
+    index = _expect(child, transcript, [r"[Pp]assword: ?", r"Permission denied \(([^)]*)\)"], "password prompt")
+    if index == 1:
+        raise LoginFailed(f"the SSH server does not take passwords (it offers only: {child.match.group(1)})")
     child.sendline(password)
 
 
