@@ -53,6 +53,18 @@ def _wait_for(url: str, opener: urllib.request.OpenerDirector, timeout: float = 
             time.sleep(1)
 
 
+ANNOUNCEMENTS = "@jupyterlab/apputils-extension:announcements"
+
+
+def lab_disabled_extensions(base: str, opener: urllib.request.OpenerDirector) -> list[str]:
+    """The `disabledExtensions` of the page config a logged-in browser gets with /lab."""
+    with opener.open(f"{base}/lab", timeout=20) as page:
+        html = page.read().decode()
+    found = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', html, re.DOTALL)
+    assert found, html[:500]
+    return json.loads(found.group(1)).get("disabledExtensions", [])
+
+
 @pytest.fixture
 def image_name() -> str:
     name = f"xal-test/ai-lab-{uuid.uuid4().hex[:8]}"
@@ -126,6 +138,9 @@ def test_build_docker_image_runs_jupyterlab(local_images, packer, image_name, tm
         opener.open(f"{base}/login", data=body, timeout=10).close()
         with opener.open(f"{base}/api/status", timeout=10) as response:
             assert response.status == 200
+        # no "get notified about official Jupyter news?" prompt: the page config JupyterLab hands the
+        # browser disables the announcements plugin
+        assert ANNOUNCEMENTS in lab_disabled_extensions(base, opener)
         owners = "for p in /proc/[0-9]*; do grep -qa 'jupyter[-]lab' $p/cmdline 2>/dev/null && stat -c %U $p; done"
         user = subprocess.run(
             ["docker", "exec", container, "sh", "-c", owners], capture_output=True, text=True, check=False
