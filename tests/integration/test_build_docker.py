@@ -150,3 +150,22 @@ def test_build_docker_image_runs_jupyterlab(local_images, packer, image_name, tm
         logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True, check=False)
         subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
         print(logs.stdout[-2000:], logs.stderr[-2000:])
+
+
+def test_build_docker_names_the_unreachable_registry_and_the_way_out(packer, tmp_path: Path) -> None:
+    """A real Packer docker build whose base image lives on a registry nobody answers for (port 9 of
+    loopback: nothing leaves the machine) fails in one line naming image, registry and the ways out."""
+    image = f"127.0.0.1:9/xal-test/unreachable-{uuid.uuid4().hex[:8]}:1"
+    env = {**os.environ, "XAL_STATE_DIR": str(tmp_path / "state")}
+    argv = [sys.executable, "-m", "xal", "build-docker", "--asset-id", "8.0.1", "--base-image", image]
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=600)
+    assert result.returncode == 5, result.stderr[-3000:]  # ExitCode.UNREACHABLE
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr  # one line; the lines before it are the live step display
+    (line,) = errors
+    assert result.stderr.strip().endswith(line)
+    assert line.startswith(f"error: cannot pull the base image {image} from 127.0.0.1:9 ("), line
+    assert "--base-image IMAGE --no-pull" in line
+    assert "xal prepare-local" in line
+    assert "registry-mirrors" in line
+    assert "Bad exit status" not in line and "Traceback" not in result.stderr
