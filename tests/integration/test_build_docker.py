@@ -53,6 +53,18 @@ def _wait_for(url: str, opener: urllib.request.OpenerDirector, timeout: float = 
             time.sleep(1)
 
 
+ANNOUNCEMENTS = "@jupyterlab/apputils-extension:announcements"
+
+
+def lab_disabled_extensions(base: str, opener: urllib.request.OpenerDirector) -> list[str]:
+    """The `disabledExtensions` of the page config a logged-in browser gets with /lab."""
+    with opener.open(f"{base}/lab", timeout=20) as page:
+        html = page.read().decode()
+    found = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', html, re.DOTALL)
+    assert found, html[:500]
+    return json.loads(found.group(1)).get("disabledExtensions", [])
+
+
 @pytest.fixture
 def image_name() -> str:
     name = f"xal-test/ai-lab-{uuid.uuid4().hex[:8]}"
@@ -126,6 +138,9 @@ def test_build_docker_image_runs_jupyterlab(local_images, packer, image_name, tm
         opener.open(f"{base}/login", data=body, timeout=10).close()
         with opener.open(f"{base}/api/status", timeout=10) as response:
             assert response.status == 200
+        # no "get notified about official Jupyter news?" prompt: the page config JupyterLab hands the
+        # browser disables the announcements plugin
+        assert ANNOUNCEMENTS in lab_disabled_extensions(base, opener)
         owners = "for p in /proc/[0-9]*; do grep -qa 'jupyter[-]lab' $p/cmdline 2>/dev/null && stat -c %U $p; done"
         user = subprocess.run(
             ["docker", "exec", container, "sh", "-c", owners], capture_output=True, text=True, check=False
@@ -135,3 +150,22 @@ def test_build_docker_image_runs_jupyterlab(local_images, packer, image_name, tm
         logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True, check=False)
         subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
         print(logs.stdout[-2000:], logs.stderr[-2000:])
+
+
+def test_build_docker_names_the_unreachable_registry_and_the_way_out(packer, tmp_path: Path) -> None:
+    """A real Packer docker build whose base image lives on a registry nobody answers for (port 9 of
+    loopback: nothing leaves the machine) fails in one line naming image, registry and the ways out."""
+    image = f"127.0.0.1:9/xal-test/unreachable-{uuid.uuid4().hex[:8]}:1"
+    env = {**os.environ, "XAL_STATE_DIR": str(tmp_path / "state")}
+    argv = [sys.executable, "-m", "xal", "build-docker", "--asset-id", "8.0.1", "--base-image", image]
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=600)
+    assert result.returncode == 5, result.stderr[-3000:]  # ExitCode.UNREACHABLE
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr  # one line; the lines before it are the live step display
+    (line,) = errors
+    assert result.stderr.strip().endswith(line)
+    assert line.startswith(f"error: cannot pull the base image {image} from 127.0.0.1:9 ("), line
+    assert "--base-image IMAGE --no-pull" in line
+    assert "xal prepare-local" in line
+    assert "registry-mirrors" in line
+    assert "Bad exit status" not in line and "Traceback" not in result.stderr

@@ -70,7 +70,12 @@ def build_docker(
         ),
     ] = None,
     base_image: Annotated[
-        str, typer.Option(help="Image the build starts from.", rich_help_panel=o.BUILD_PANEL)
+        str,
+        typer.Option(
+            help="Image the build starts from; without registry access give a local one with --no-pull "
+            "(xal prepare-local builds Debian images: docker images xal-base).",
+            rich_help_panel=o.BUILD_PANEL,
+        ),
     ] = defaults.DOCKER_BASE_IMAGE,
     pull: Annotated[
         bool, typer.Option("--pull/--no-pull", help="Pull the base image first.", rich_help_panel=o.BUILD_PANEL)

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xal import defaults
 from xal.config import Settings
-from xal.errors import UsageError, XalError
+from xal.errors import ExitCode, UsageError, XalError
 from xal.image.build_log import PackerObserver
 from xal.image.packer_build import run_packer_build
 from xal.manifest import BuildManifest, default_manifest_path
 from xal.packer.binary import OnError, PackerBinary
+from xal.packer.machine_readable import BuildOutcome
 from xal.secrets import SecretSource, register_secret
 
 SOURCE = "xal.docker.ai_lab_image"
@@ -86,6 +89,35 @@ def registry_of(repository: str) -> str | None:
     return first if "/" in repository and ("." in first or ":" in first or first == "localhost") else None
 
 
+# what the docker source says when `docker pull` fails (Packer 1.6.6 and plugin docker 1.1), and the
+# daemon's own reason, which Packer shows as a plain message just before
+PULL_FAILED = "Error pulling Docker image"
+_DAEMON_REASON = re.compile(r"Error response from daemon: (?P<reason>.+)")
+
+
+def pull_failure(base_image: str) -> Callable[[BuildOutcome], XalError | None]:
+    """Packer's "Error pulling Docker image: Bad exit status: 1" as one line naming the image, its
+    registry and the ways out: a registry that cannot be reached is the usual cause (offline
+    machines, Docker Hub's limits), and the build can do without it."""
+
+    def explain(outcome: BuildOutcome) -> XalError | None:
+        if not any(PULL_FAILED in line for line in [*outcome.errors, *outcome.ui_errors]):
+            return None
+        registry = registry_of(base_image.split("@", 1)[0]) or "Docker Hub (docker.io)"
+        reasons = [m["reason"].strip() for line in outcome.recent_ui if (m := _DAEMON_REASON.search(line))]
+        reason = reasons[-1] if reasons else None
+        return XalError(
+            f"cannot pull the base image {base_image} from {registry}"
+            + (f" ({reason})" if reason else "")
+            + ": build from a local image with --base-image IMAGE --no-pull (`xal prepare-local` builds"
+            " Debian ones without a registry, see `docker images xal-base`), or give Docker a registry"
+            ' mirror it can reach ("registry-mirrors" in /etc/docker/daemon.json)',
+            ExitCode.UNREACHABLE,
+        )
+
+    return explain
+
+
 def push(repository: str, tags: list[str], credentials: RegistryCredentials | None) -> None:
     """Push every tag; the password goes to ``docker login`` on stdin, never on argv."""
     if credentials is not None:
@@ -136,6 +168,7 @@ def build_docker(settings: Settings, request: DockerBuildRequest, packer: Packer
         on_error=request.on_error,
         debug=request.debug,
         observer=request.observer,
+        explain=pull_failure(request.base_image) if request.pull else None,
     )
     reference = f"{request.repository}:{tags[0]}"
     manifest = result.manifest(

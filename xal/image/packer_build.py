@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,10 +162,13 @@ def run_packer_build(
     on_error: OnError = OnError.CLEANUP,
     debug: bool = False,
     observer: PackerObserver | None = None,
+    explain: Callable[[BuildOutcome], XalError | None] | None = None,
 ) -> PackerBuildResult:
     """Render, check and run one build; raises XalError (with Packer's errors) when it fails.
 
     ``observer`` is told each step and Ansible task while Packer runs (default: nothing shown).
+    ``explain`` turns a failure the caller knows (e.g. the docker source's pull) into the error a
+    user can act on; other failures list Packer's own error lines.
     """
     started = time.monotonic()
     build_dir = state_dir() / "builds" / settings.asset_id / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -200,6 +204,8 @@ def run_packer_build(
     if run.interrupted:
         raise XalError(f"build interrupted; Packer ran its cleanup (log: {log_path})", ExitCode.INTERRUPTED)
     if run.returncode != 0 or outcome.errors:
+        if explain is not None and (known := explain(outcome)) is not None:
+            raise known
         reasons = outcome.ansible_failures or [
             e.strip().splitlines()[-1] for e in outcome.errors or outcome.ui_errors if e.strip()
         ]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
 from dataclasses import dataclass, field
 
 AMAZON_BUILDER_IDS = ("mitchellh.amazonebs", "mitchellh.amazon.ebs")
+RECENT_UI_LINES = 50
 _STEP = re.compile(r"^==> (?P<source>[\w.-]+): (?P<message>.+)$")
 _TASK = re.compile(r"TASK \[(?P<task>.+?)\]")
 _RECAP_HOST = re.compile(r"^\S+\s+: ok=\d+")  # "default   : ok=2 changed=1 ..." after PLAY RECAP
@@ -126,6 +128,9 @@ class BuildOutcome:
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # Packer's "error" events: a build failed
     ui_errors: list[str] = field(default_factory=list)  # error-styled UI lines, warnings included
+    # the last UI lines of any style: a failing command's own output (e.g. `docker pull`'s stderr)
+    # comes as plain messages right before Packer's error
+    recent_ui: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_UI_LINES))
     source_amis: set[str] = field(default_factory=set)
     ansible_task: str | None = None
     ansible_failures: list[str] = field(default_factory=list)
@@ -136,6 +141,7 @@ class BuildOutcome:
         elif event.kind == "error" and event.data:
             self.errors.append(event.data[0])
         elif (text := event.ui_message) is not None:
+            self.recent_ui.append(text)
             if event.data[0] == "error":
                 self.ui_errors.append(text)
             if m := _SOURCE_AMI.search(text):
