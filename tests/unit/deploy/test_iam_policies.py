@@ -249,3 +249,17 @@ def test_release_role_covers_what_xal_calls_on_ec2() -> None:
                 called.add("".join(part.title() for part in method.split("_")))
     assert called >= {"ExportImage", "DescribeImages", "ModifyImageAttribute", "CopyImage", "CreateTags"}
     assert called <= granted, sorted(called - granted)
+
+
+def test_ci_role_covers_the_boot_test_of_the_aws_tier() -> None:
+    """The AWS tier (tests/aws, run by the CI project) boot-tests the AMI it built: every EC2 call of
+    the temporary instances and of boot-test is granted to the CI role."""
+    statements = role_statements("ci-codebuild.yaml").values()
+    granted = {a.split(":")[1] for s in statements for a in as_list(s["Action"])}
+    called = set()
+    for module in ["xal/aws/temporary_instances.py", "xal/firstboot/run.py"]:
+        for method in re.findall(r"\bec2\.(\w+)\(", (REPO / module).read_text()):
+            if method not in {"get_paginator", "get_waiter"}:
+                called.add("".join(part.title() for part in method.split("_")))
+    assert called >= {"CreateKeyPair", "CreateSecurityGroup", "RunInstances", "TerminateInstances"}
+    assert called <= granted, sorted(called - granted)
