@@ -7,12 +7,20 @@ what belongs to an asset. The scheme keeps upstream's names (``Exasol-AI-Lab-<id
 
 from __future__ import annotations
 
+import os
 import re
 from enum import StrEnum
 
+from xal import defaults
 from xal.errors import UsageError
 
 TAG_KEY = "exa_ai_lab_id"
+# upstream's owner and project tags (its EC2 stack template): who started the run, which project
+OWNER_TAG = "exasol:owner"
+PROJECT_TAG = "exasol:project"
+OWNER_ENV = "AWS_USER_NAME"  # upstream's variable: a label, needed under roles where iam:GetUser fails
+UNKNOWN_OWNER = "unknown"
+_owner: list[str] = []  # the caller identity's name, once xal.aws.identity has looked it up
 AMI_NAME_PREFIX = "Exasol-AI-Lab-"
 S3_PREFIX_ROOT = "ai_lab"
 VM_IMAGE_STEM = "exasol-ai-lab-"
@@ -82,9 +90,21 @@ def export_task_key(asset_id: str, task_id: str, fmt: VmFormat) -> str:
     return f"{s3_prefix(asset_id)}{task_id}.{fmt.extension}"
 
 
+def owner() -> str:
+    """Who runs xal, for the owner tag: ``AWS_USER_NAME``, else the caller identity looked up once
+    by :func:`xal.aws.identity.resolve_owner`, else ``unknown``."""
+    return os.environ.get(OWNER_ENV) or (_owner[-1] if _owner else UNKNOWN_OWNER)
+
+
+def set_owner(name: str) -> None:
+    """Remember the caller identity's name (the AWS layer looks it up; naming cannot call AWS)."""
+    _owner[:] = [name]
+
+
 def asset_tags(asset_id: str, **more: str) -> dict[str, str]:
-    """The tags every resource of the asset carries (the asset-id), plus ``more`` (e.g. ``Name``)."""
-    return {TAG_KEY: validate_asset_id(asset_id), **more}
+    """The tags every resource of the asset carries - the asset-id, upstream's owner and project
+    tags - plus ``more`` (e.g. ``Name``). The one place that says which tags a run sets."""
+    return {TAG_KEY: validate_asset_id(asset_id), PROJECT_TAG: defaults.PROJECT_TAG_VALUE, OWNER_TAG: owner(), **more}
 
 
 def stack_safe(asset_id: str) -> str:

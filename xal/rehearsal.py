@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xal import defaults, naming
+from xal.aws.identity import resolve_owner
 from xal.aws.ledger import KEY_PAIR, Ledger
 from xal.aws.session import AwsSessionFactory
 from xal.aws.tags import tag_specifications, tags_of
@@ -81,6 +82,7 @@ def rehearse(
         local = replace(settings, aws_endpoint_url=endpoint)
         factory = AwsSessionFactory(local)
         key = generate_key(Path(tmp) / "id_ed25519")
+        resolve_owner(factory)
         key_name = f"xal-rehearsal-{naming.stack_safe(settings.asset_id)}"
         Ledger(settings.asset_id, endpoint).record(KEY_PAIR, local.region, name=key_name)
         factory.client("ec2").import_key_pair(

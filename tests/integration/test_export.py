@@ -68,9 +68,8 @@ def test_export_two_assets_cli(moto_endpoint: str, fake: MotoExportFake, xal_env
         assert head["ChecksumSHA256"].split("-")[0] == expected == image["sha256"]
         assert image["parts"] == 3
         assert image["url"] == f"https://{FAKE_CDN_DOMAIN}/{image['key']}"
-        assert s3.get_object_tagging(Bucket=bucket, Key=image["key"])["TagSet"] == [
-            {"Key": "exa_ai_lab_id", "Value": asset}
-        ]
+        object_tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=image["key"])["TagSet"]}
+        assert object_tags == {"exa_ai_lab_id": asset, "exasol:project": "DataScienceSandbox", "exasol:owner": "moto"}
         task = tasks[image["task_id"]]
         assert task["Status"] == "completed"
         assert task["ImageId"] == amis[asset]

@@ -28,6 +28,7 @@ from xal import defaults, naming
 from xal.ansible.runner import AnsibleTarget, PlaybookObserver
 from xal.aws import ledger as lg
 from xal.aws.checkip import caller_cidr
+from xal.aws.identity import resolve_owner
 from xal.aws.retry import retry_while_in_use
 from xal.aws.session import AwsSessionFactory
 from xal.aws.steps import Step, StepRunner, UndoFailure
@@ -344,7 +345,9 @@ def setup_ec2(
     check_ssh_host_safety(settings, request.ssh_host)
     cidr = caller_cidr(settings, request.cidr, "--cidr")
     observer = observer or _Quiet()
-    dev = DevInstance(settings, request, factory or AwsSessionFactory(settings), observer)
+    factory = factory or AwsSessionFactory(settings)
+    resolve_owner(factory)
+    dev = DevInstance(settings, request, factory, observer)
     image = find_source_ami(dev.ec2, request)
     install_error: XalError | None = None
     try:

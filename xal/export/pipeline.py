@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from xal import defaults, naming
+from xal.aws.identity import resolve_owner
 from xal.aws.ledger import Ledger
 from xal.aws.session import AwsSessionFactory
 from xal.aws.tags import tags_of
@@ -213,6 +214,7 @@ def export_images(
     if not request.formats:
         raise UsageError("no VM format selected")
     factory = factory or AwsSessionFactory(settings)
+    resolve_owner(factory)
     region = settings.region
     pairs = resolve_sources(factory, settings, request)
     target = pf.resolve_target(factory, request.bucket, request.role_name, request.cdn_domain)

@@ -10,7 +10,9 @@ from typing import Any
 
 from xal import defaults, naming
 from xal.aws.checkip import caller_cidr
+from xal.aws.identity import resolve_owner
 from xal.aws.ledger import CREATED, ENDED, PACKER_BUILD, Ledger
+from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
 from xal.errors import UsageError, XalError
 from xal.image.build_log import PackerObserver
@@ -138,6 +140,7 @@ def packer_variables(settings: Settings, request: AmiBuildRequest, generation: G
 def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary | None = None) -> BuildManifest:
     """Build the AMI (and its region copies) and write the build manifest."""
     check_target_safety(settings, request.communicator)
+    resolve_owner(AwsSessionFactory(settings))  # the owner tag Packer puts on what it creates
     packer = packer or PackerBinary()
     started = time.time()
     variables = packer_variables(settings, request, packer.generation())

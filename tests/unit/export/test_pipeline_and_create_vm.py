@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from xal import naming
 from xal.assets.inventory import Inventory
 from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
@@ -94,7 +95,7 @@ def test_rename_is_a_multipart_server_side_copy_with_sha256(env: dict[str, Any])
     assert image.url == "https://d1.cloudfront.net/ai_lab/7.1.0/exasol-ai-lab-7.1.0.vmdk"
     assert keys(env) == ["ai_lab/7.1.0/exasol-ai-lab-7.1.0.vmdk"]
     tags = s3.get_object_tagging(Bucket=bucket, Key=image.key)["TagSet"]
-    assert tags == [{"Key": "exa_ai_lab_id", "Value": "7.1.0"}]
+    assert {t["Key"]: t["Value"] for t in tags} == naming.asset_tags("7.1.0")
 
 
 def test_preflight_errors_are_clear(env: dict[str, Any]) -> None:
