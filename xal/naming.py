@@ -18,6 +18,8 @@ TAG_KEY = "exa_ai_lab_id"
 # upstream's owner and project tags (its EC2 stack template): who started the run, which project
 OWNER_TAG = "exasol:owner"
 PROJECT_TAG = "exasol:project"
+ROLE_TAG = "exa_ai_lab_role"  # what a resource is for, where the asset has several of a kind
+EXPORT_SIBLING_ROLE = "export-sibling"  # a short-lived AMI on the release AMI's snapshots (export/siblings.py)
 OWNER_ENV = "AWS_USER_NAME"  # upstream's variable: a label, needed under roles where iam:GetUser fails
 UNKNOWN_OWNER = "unknown"
 _owner: list[str] = []  # the caller identity's name, once xal.aws.identity has looked it up

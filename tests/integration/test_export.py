@@ -72,7 +72,8 @@ def test_export_two_assets_cli(moto_endpoint: str, fake: MotoExportFake, xal_env
         assert object_tags == {"exa_ai_lab_id": asset, "exasol:project": "DataScienceSandbox", "exasol:owner": "moto"}
         task = tasks[image["task_id"]]
         assert task["Status"] == "completed"
-        assert task["ImageId"] == amis[asset]
+        # the release AMI itself or, for the second format, its sibling (gone again: deregistered)
+        assert {"Key": "exa_ai_lab_source_ami", "Value": amis[asset]} in task["Tags"]
         assert {"Key": "exa_ai_lab_id", "Value": asset} in task["Tags"]
         assert task["S3ExportLocation"] == {"S3Bucket": bucket, "S3Prefix": f"ai_lab/{asset}/"}
 

@@ -36,7 +36,7 @@ from typing import Any
 from xal import naming
 from xal.aws import ledger as lg
 from xal.aws.errors import describe_error, is_not_found
-from xal.aws.export_tasks import TaskState
+from xal.aws.export_tasks import RELEASE_AMI_TAG, TaskState
 from xal.aws.images import enabled_regions
 from xal.aws.paging import pages
 from xal.aws.session import AwsSessionFactory
@@ -180,6 +180,10 @@ def _from_epoch(seconds: float) -> datetime:
 TAG_KEY_FILTER = [{"Name": "tag-key", "Values": [naming.TAG_KEY]}]
 
 
+def _is_sibling(image: dict[str, Any]) -> bool:
+    return tags_of(image).get(naming.ROLE_TAG) == naming.EXPORT_SIBLING_ROLE
+
+
 # -- listing ---------------------------------------------------------------------------------------
 class _Lister:
     def __init__(self, factory: AwsSessionFactory, query: Query, entries: list[lg.Entry]) -> None:
@@ -298,10 +302,16 @@ class _Lister:
             for image in named:
                 images.setdefault(image["ImageId"], (image, names[image.get("Name", "")], "name (ledger)"))
         behind: dict[str, Resource] = {}
-        for image, asset, found_by in images.values():
+        # release AMIs first: a snapshot a sibling shares belongs to the release AMI, not the sibling
+        for image, asset, found_by in sorted(images.values(), key=lambda i: _is_sibling(i[0])):
             if image.get("State") in ("deregistered", "invalid"):
                 continue
             public = bool(image.get("Public"))
+            tags = tags_of(image)
+            sibling = _is_sibling(image)
+            detail = image.get("Description", "") or ""
+            if sibling:
+                detail = f"export sibling of {tags.get(RELEASE_AMI_TAG, '?')} ({detail})"
             ami = Resource(
                 lg.AMI,
                 region,
@@ -313,14 +323,15 @@ class _Lister:
                 public=public,
                 released=public,
                 found_by=found_by,
-                detail=image.get("Description", "") or "",
+                detail=detail,
+                refs={"role": naming.EXPORT_SIBLING_ROLE} if sibling else {},
             )
             if self.want(lg.AMI):
                 self.add(ami)
             for mapping in image.get("BlockDeviceMappings", []):
                 snap = (mapping.get("Ebs") or {}).get("SnapshotId")
                 if snap:
-                    behind[snap] = ami
+                    behind.setdefault(snap, ami)
         if not self.want(lg.SNAPSHOT):
             return
         seen: set[str] = set()

@@ -433,3 +433,34 @@ def test_ledger_ids_find_untagged_groups_and_instances(moto_endpoint, capsys) ->
         == "terminated"
     )
     assert not ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroups"]
+
+
+def test_a_killed_export_leaves_a_sibling_that_show_and_cleanup_know(moto_endpoint, fake, capsys) -> None:
+    """A sibling AMI shares the release AMI's snapshot: listed as a sibling, deleted by cleanup, and
+    the shared snapshot stays with the (kept, public) release AMI."""
+    from xal.aws.session import AwsSessionFactory
+    from xal.config import Settings
+    from xal.export.siblings import ensure_siblings
+    from xal.naming import VmFormat
+
+    seed_bucket_stack(moto_endpoint)
+    ami = seed_ami(moto_endpoint, "8.1.0")
+    ec2 = boto3.client("ec2", endpoint_url=moto_endpoint, region_name=REGION)
+    ec2.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"Group": "all"}]})
+    image = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    snapshot = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    factory = AwsSessionFactory(Settings(aws_endpoint_url=moto_endpoint, asset_id="8.1.0"))
+    sibling = ensure_siblings(factory, "8.1.0", REGION, image, [VmFormat.VMDK])[VmFormat.VMDK]  # then killed
+    common = ["--asset-id", "8.1.0", "--aws-endpoint-url", moto_endpoint]
+
+    code, out, _ = _cli(capsys, "show-aws-assets", "--format", "json", *common)
+    assert code == 0
+    found = {(r["type"], r["id"]): r for r in json.loads(out)["resources"]}
+    assert found[("ami", sibling)]["detail"].startswith(f"export sibling of {ami}")
+    assert found[("snapshot", snapshot)]["refs"] == {"ami": ami}  # the release AMI's, not the sibling's
+
+    code, out, err = _cli(capsys, "cleanup", "--keep-released", *common)
+    assert code == 0, err
+    assert f"deleted  ami {sibling}" in out
+    assert [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]] == [ami]
+    assert ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["State"] == "completed"

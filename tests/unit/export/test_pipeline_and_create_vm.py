@@ -167,6 +167,56 @@ def test_export_failure_then_resume_exports_only_what_is_missing(env: dict[str, 
     assert sorted(i["format"] for i in manifest.vm_images) == ["VHD", "VMDK"]
 
 
+def test_one_ami_three_formats_export_at_once_from_sibling_amis(env: dict[str, Any]) -> None:
+    """AWS (and the fake) refuse a second active task on one AMI; siblings on the same snapshots
+    let all three formats run at once, then go away - the release AMI and its snapshots stay."""
+    ami = seed_ami(env["endpoint"], "7.1.0")
+    fake, ec2 = env["fake"], env["factory"].client("ec2")
+    fake.config.duration = 1.0
+    original = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    snapshot = original["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    result = export_images(env["settings"], request(formats=(VmFormat.VHD, VmFormat.VMDK, VmFormat.RAW)))
+
+    assert fake.max_active["eu-central-1"] == 3  # all three formats were active together
+    assert fake.calls["RegisterImage"] == 2  # the first format exports the release AMI itself
+    assert sorted(i["format"] for i in result.images) == ["RAW", "VHD", "VMDK"]
+    for image in result.images:  # each image is the release AMI's disk, recorded under the release AMI
+        assert image["ami_id"] == ami
+        data = image_bytes(ami, image["format"], 6 * MIB)
+        assert image["sha256"] == composite_sha256([data[i : i + 5 * MIB] for i in range(0, len(data), 5 * MIB)])
+    tasks = ec2.describe_export_image_tasks()["ExportImageTasks"]
+    sources = {t["ImageId"] for t in tasks}
+    assert ami in sources and len(sources) == 3
+    for sibling, params in fake.registered.items():
+        assert sibling in sources
+        assert params["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] == snapshot  # the same disk
+        assert (params["Architecture"], params["RootDeviceName"], params["BootMode"]) == (
+            original["Architecture"],
+            original["RootDeviceName"],
+            original["BootMode"],
+        )
+    # tagged with the asset and its role, recorded in the ledger before RegisterImage
+    entries = [json.loads(line) for line in (env["state"] / "ledger" / "7.1.0.jsonl").read_text().splitlines()]
+    sibling_entries = [e for e in entries if e["type"] == "ami" and e.get("detail", {}).get("role") == "export-sibling"]
+    order = [(e["phase"], e["name"]) for e in sibling_entries]
+    for params in fake.registered.values():
+        assert order.index(("intent", params["Name"])) < order.index(("created", params["Name"]))
+        tags = {t["Key"]: t["Value"] for t in params["TagSpecifications"][0]["Tags"]}
+        assert tags["exa_ai_lab_id"] == "7.1.0" and tags["exa_ai_lab_role"] == "export-sibling"
+    # siblings deregistered once their tasks ended; the release AMI and its snapshot are untouched
+    left = ec2.describe_images(Owners=["self"])["Images"]
+    assert [i["ImageId"] for i in left] == [ami]
+    assert ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["State"] == "completed"
+
+
+def test_without_siblings_the_formats_of_one_ami_run_one_after_the_other(env: dict[str, Any]) -> None:
+    seed_ami(env["endpoint"], "7.1.0")
+    env["fake"].config.duration = 0.3
+    export_images(env["settings"], request(formats=(VmFormat.VHD, VmFormat.VMDK), siblings=False))
+    assert env["fake"].max_active["eu-central-1"] == 1
+    assert env["fake"].calls["RegisterImage"] == 0
+
+
 def test_resume_adopts_an_active_task_instead_of_starting_a_twin(env: dict[str, Any]) -> None:
     ami = seed_ami(env["endpoint"], "7.1.0")
     env["fake"].config.duration = 4.0  # still active when checked, even on a busy CI machine

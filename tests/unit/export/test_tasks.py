@@ -11,6 +11,7 @@ from botocore.stub import ANY, Stubber
 
 from tests.unit.fakes import FakeClock
 from xal import naming
+from xal.aws.export_tasks import RELEASE_AMI_TAG
 from xal.aws.session import AwsSessionFactory
 from xal.aws.tags import tag_list
 from xal.config import Settings
@@ -90,7 +91,7 @@ def expect_start(stub: Stubber, tid: str = "export-ami-1", attempt: int = 0) -> 
             "TagSpecifications": [
                 {
                     "ResourceType": "export-image-task",
-                    "Tags": tag_list(naming.asset_tags("7.1.0", **{FORMAT_TAG: "VMDK"})),
+                    "Tags": tag_list(naming.asset_tags("7.1.0", **{FORMAT_TAG: "VMDK", RELEASE_AMI_TAG: AMI})),
                 }
             ],
         },
