@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,8 @@ class AmiBuildRequest:
     # how the build is shown while it runs; a request carries it so callers that pass the request
     # on (create-vm) show the build the way their caller chose
     observer: PackerObserver | None = field(default=None, compare=False, repr=False)
+    # set by another thread to stop the build (Packer gets SIGINT and cleans up): the release graph
+    cancel: threading.Event | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "on_error", OnError.parse(self.on_error))
@@ -162,6 +165,7 @@ def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary
             on_error=request.on_error,
             debug=request.debug,
             observer=request.observer,
+            cancel=request.cancel,
         )
     finally:  # Packer has exited and run its own cleanup; only a killed xal leaves the intent open
         ledger.record(PACKER_BUILD, settings.region, name=variables["ami_name"], phase=ENDED, build=build_id)

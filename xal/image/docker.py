@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,8 @@ class DockerBuildRequest:
     debug: bool = False
     manifest_path: Path | None = None
     observer: PackerObserver | None = field(default=None, compare=False, repr=False)  # see AmiBuildRequest
+    # set by another thread to stop the build (Packer gets SIGINT and cleans up): the release graph
+    cancel: threading.Event | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "on_error", OnError.parse(self.on_error))
@@ -136,6 +139,7 @@ def build_docker(settings: Settings, request: DockerBuildRequest, packer: Packer
         on_error=request.on_error,
         debug=request.debug,
         observer=request.observer,
+        cancel=request.cancel,
     )
     reference = f"{request.repository}:{tags[0]}"
     manifest = result.manifest(

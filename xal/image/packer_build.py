@@ -10,12 +10,14 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xal import defaults
+from xal.ansible.listing import count_playbook_tasks
 from xal.aws.emulator import EMULATOR_CREDENTIALS, LOCAL_GUARD_ENV
 from xal.config import Settings
 from xal.errors import ExitCode, XalError
@@ -152,6 +154,7 @@ def run_packer_build(
     on_error: OnError = OnError.CLEANUP,
     debug: bool = False,
     observer: PackerObserver | None = None,
+    cancel: threading.Event | None = None,
 ) -> PackerBuildResult:
     """Render, check and run one build; raises XalError (with Packer's errors) when it fails.
 
@@ -176,13 +179,14 @@ def run_packer_build(
     outcome = BuildOutcome()
     log_path = build_dir / "packer.log"
 
-    with BuildLog(log_path, observer or QuietPackerObserver()) as progress:
+    total = count_playbook_tasks(ansible_dir() / PLAYBOOK, Path(all_vars["ansible_vars_file"]))
+    with BuildLog(log_path, observer or QuietPackerObserver(), tasks_total=total) as progress:
 
         def on_event(event: Any) -> None:
             outcome.feed(event)
             progress(event)
 
-        run = packer.build(build_dir, var_file, env, on_event, only=only, on_error=on_error, debug=debug)
+        run = packer.build(build_dir, var_file, env, on_event, only=only, on_error=on_error, debug=debug, cancel=cancel)
     if run.interrupted:
         raise XalError(f"build interrupted; Packer ran its cleanup (log: {log_path})", ExitCode.INTERRUPTED)
     if run.returncode != 0 or outcome.errors:
