@@ -193,3 +193,74 @@ class PlaybookProgress:
             self._progress = None
         summary = " ".join(f"{k}={v}" for k, v in state.counts.items())
         err().print(f"{state.title}: {summary} ({state.elapsed:.1f} s)", markup=False, highlight=False)
+
+
+class ReleaseProgress:
+    """The release graph: on a terminal one live line per running step with its elapsed time and
+    progress (the build's "task 14 of 96: ..."), a printed line when a step ends; otherwise a plain
+    line per change, so CI logs show every step, task and outcome."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, tuple[float, str]] = {}  # step -> (started, note)
+        self._live: Any = None
+        self._last: dict[str, tuple[str, str]] = {}
+        self._t0 = time.monotonic()
+
+    def __enter__(self) -> ReleaseProgress:
+        if err().is_terminal:
+            from rich.live import Live
+
+            self._live = Live(self, console=err(), refresh_per_second=4, transient=True)
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def __rich__(self) -> Any:
+        from rich.text import Text
+
+        now = time.monotonic()
+        with self._lock:
+            rows = [
+                f"  {name:22s} {_duration(now - started):>8s}  {note}"
+                for name, (started, note) in self._running.items()
+            ]
+        return Text("\n".join(rows) or "  waiting")
+
+    def changed(self, record: Any) -> None:
+        name, outcome, note = record.name, record.outcome.value, record.note
+        with self._lock:
+            if outcome == "running":
+                started = self._running.get(name, (time.monotonic(), ""))[0]
+                self._running[name] = (started, note)
+            else:
+                self._running.pop(name, None)
+            if self._last.get(name) == (outcome, note):
+                return
+            self._last[name] = (outcome, note)
+        if self._live is not None and outcome == "running":
+            return  # the live lines show it
+        if outcome in ("pending",):
+            return
+        detail = f": {record.error}" if record.error else (f": {note}" if note else "")
+        seconds = f" after {_duration(record.seconds)}" if record.seconds else ""
+        line = f"[{_duration(time.monotonic() - self._t0):>8s}] {name} {outcome}{seconds}{detail}"
+        err().print(line, markup=False, highlight=False)
+
+    def left_behind(self, inventory: Any) -> None:
+        from xal.cli.asset_tables import print_table
+
+        if not inventory.resources:
+            err().print(f"no AWS assets of {inventory.pattern} were left behind", highlight=False)
+            return
+        print_table(inventory, err())
+        err().print(
+            "There were errors; these assets are kept (a re-run continues where this one stopped). "
+            f"To delete them: xal cleanup --asset-id {inventory.pattern}",
+            markup=False,
+            highlight=False,
+        )

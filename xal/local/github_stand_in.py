@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug import Request, Response
+from werkzeug.serving import make_server
 
 DEFAULT_REPOSITORY = "exasol/ai-lab"
 
@@ -161,8 +162,6 @@ class GitHubStandIn:
 @contextmanager
 def serve_github(repo: str = DEFAULT_REPOSITORY) -> Iterator[GitHubStandIn]:
     """Serve a :class:`GitHubStandIn` on 127.0.0.1:<free port> for the duration of the block."""
-    from werkzeug.serving import make_server
-
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # its request log is not xal's output
     stand_in = GitHubStandIn(repo)
 

@@ -35,8 +35,9 @@ from xal.aws.errors import describe_error
 from xal.aws.identity import resolve_owner
 from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
-from xal.errors import XalError
+from xal.errors import UsageError, XalError
 from xal.export.checksums import full_checksums, publish_sums, sums_key, sums_text
+from xal.export.create_vm import AMI_WAIT
 from xal.export.pipeline import ExportRequest, export_images
 from xal.export.publish import make_ami_public, start_copies, wait_available
 from xal.export.rename import head
@@ -52,7 +53,6 @@ from xal.release.notes import RECORD_FILE, TIMELINE_FILE, write_release_notes
 from xal.release.timeline import write_svg
 
 log = logging.getLogger(__name__)
-AMI_WAIT = PollPolicy(initial=15.0, factor=1.5, maximum=60.0, timeout=3 * 3600.0)
 NOTES_FILE = ARTIFACTS_FILE
 
 
@@ -117,7 +117,7 @@ class ReleaseRequest:
 
     def __post_init__(self) -> None:
         if self.github is not None and self.release_id is None:
-            raise XalError("a GitHub release needs --release-id (or --no-github)")
+            raise UsageError("a GitHub release needs --release-id (or --no-github)")
 
 
 @dataclass(frozen=True)

@@ -485,5 +485,9 @@ def test_release_workflow_starts_the_release_build() -> None:
     runs = [s["run"] for s in job["steps"] if "run" in s]
     start = next(r for r in runs if "start-release-build" in r)
     assert "--upload-url" in start and "--branch" in start
-    assert "${{" not in start  # values reach the shell through env, never by expression injection
+    check = next(i for i, r in enumerate(runs) if "xal release-check" in r)
+    assert check < runs.index(start)  # the gate runs before anything is built
+    assert "--tag" in runs[check]
+    for run in (start, runs[check]):
+        assert "${{" not in run  # values reach the shell through env, never by expression injection
     assert workflow["permissions"]["id-token"] == "write"

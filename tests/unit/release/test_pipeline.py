@@ -224,3 +224,34 @@ def test_a_failed_branch_stops_the_others_and_reports_what_exists(moto_endpoint:
     assert steps["notes"].outcome is Outcome.SKIPPED
     kinds = {r.type for r in observer.inventory.resources}
     assert {"ami", "export-task"} <= kinds
+
+
+def test_create_vm_cli_failure_shows_the_leftovers_and_the_cleanup_command(
+    moto_endpoint: str, fake: MotoExportFake, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import xal.release.pipeline as pipeline
+    from xal.cli.main import run_cli
+
+    bucket = seed_bucket_stack(moto_endpoint)["VMBucketId"]
+    built = Built(moto_endpoint)
+
+    def failing_ami(settings: Settings, request: AmiBuildRequest) -> BuildManifest:
+        manifest = built.ami(settings, request)
+        fake.config.failures[(manifest.amis[settings.region], "VHD")] = "disk too large"
+        return manifest
+
+    monkeypatch.setattr(pipeline, "Builders", lambda: Builders(ami=failing_ami))
+    monkeypatch.setenv("XAL_DEFAULT_PASSWORD", "Build-Secret-42")
+    argv = ["create-vm", "--asset-id", "7.1.0", "--aws-endpoint-url", moto_endpoint, "--part-size-mib", "5"]
+    argv += ["--poll-interval", "0.05", "--poll-max-interval", "0.2"]
+    assert run_cli(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err
+    assert "export failed" in err  # the step's line
+    assert "AMIs (1)" in err and "Snapshots (1)" in err and "S3 objects (1)" in err  # VMDK made it
+    assert f"resource(s) of asset-id '7.1.0' in regions eu-central-1; bucket s3://{bucket}" in err
+    assert "these assets are kept (a re-run continues where this one stopped)" in err
+    assert "To delete them: xal cleanup --asset-id 7.1.0" in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: 1 release step(s) failed: export:") and "disk too large" in last
