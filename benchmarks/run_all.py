@@ -23,6 +23,7 @@ def main() -> None:
         ["rehearsal.py", *(["--full"] if full else [])],
         ["ansible_playbook.py", *(["--real"] if full else [])],
         ["export_scheduling.py"],
+        ["release_graph.py"],
         ["api_calls.py"],
     ]
     failed = []

@@ -182,8 +182,8 @@ def _waiting(ctx: StepContext) -> Callable[[float], None]:
 
 
 # -- the graph -----------------------------------------------------------------------------------------
-class _Release:
-    """The steps of one release and the closures they share."""
+class ReleasePlan:
+    """The steps of one release and what they share (the benchmark takes its graph from here too)."""
 
     def __init__(
         self,
@@ -390,7 +390,7 @@ def run_release(
     factory = factory or AwsSessionFactory(settings)
     resolve_owner(factory)
     paths = ReleasePaths.of(settings.asset_id, request.export.manifest_path or request.build.manifest_path)
-    release = _Release(settings, request, builders or Builders(), factory, paths)
+    release = ReleasePlan(settings, request, builders or Builders(), factory, paths)
     record = RunRecord.load(paths.record) if paths.record.is_file() else RunRecord(settings.asset_id)
     record.extra = {"docker": request.docker is not None, "github": request.github is not None}
     graph = Graph(release.steps(), record, paths.record, observer)
