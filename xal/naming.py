@@ -87,6 +87,14 @@ def vm_image_key(asset_id: str, fmt: VmFormat) -> str:
     return f"{s3_prefix(asset_id)}{VM_IMAGE_STEM}{asset_id}.{fmt.extension}"
 
 
+SUMS_FILE = "SHA256SUMS"  # the images' SHA-256 in `sha256sum -c` format, next to them
+
+
+def sums_key(asset_id: str) -> str:
+    """S3 key of the asset's SHA256SUMS, next to its VM images."""
+    return f"{s3_prefix(asset_id)}{SUMS_FILE}"
+
+
 def export_task_key(asset_id: str, task_id: str, fmt: VmFormat) -> str:
     """S3 key AWS writes an export task's result to, before xal renames it."""
     return f"{s3_prefix(asset_id)}{task_id}.{fmt.extension}"

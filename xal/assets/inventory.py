@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
+from urllib.parse import quote
 
 from xal import naming
 from xal.aws import ledger as lg
@@ -40,7 +41,7 @@ from xal.aws.export_tasks import RELEASE_AMI_TAG, TaskState
 from xal.aws.images import enabled_regions
 from xal.aws.paging import pages
 from xal.aws.session import AwsSessionFactory
-from xal.aws.stacks import OUT_BUCKET, stack_outputs
+from xal.aws.stacks import OUT_BUCKET, OUT_DISTRIBUTION_DOMAIN, stack_outputs
 from xal.aws.tags import tags_of
 from xal.errors import NotFoundError, UsageError, XalError
 
@@ -367,7 +368,8 @@ class _Lister:
             public=bool(ami and ami.public),
             released=bool(ami and ami.released),
             found_by=found_by,
-            detail=f"{snap.get('VolumeSize', '?')} GiB" + (f" of {ami.id}" if ami else ""),
+            detail=f"{snap.get('VolumeSize', '?')} GiB, {snap.get('Progress') or '?'} done, volume "
+            f"{snap.get('VolumeId') or '?'}" + (f", of {ami.id}" if ami else ""),
             refs={"ami": ami.id} if ami else {},
         )
 
@@ -528,6 +530,11 @@ class _Lister:
             asset = self.match(tags_of(stack))
             if not asset or stack.get("StackStatus") in STACK_GONE:
                 continue
+            resources = [
+                f"{r.get('ResourceType')} {r.get('PhysicalResourceId') or r.get('LogicalResourceId')}"
+                for r in cfn.describe_stack_resources(StackName=stack["StackName"]).get("StackResources", [])
+            ]
+            description = stack.get("Description", "") or ""
             self.add(
                 Resource(
                     lg.STACK,
@@ -538,12 +545,13 @@ class _Lister:
                     state=stack.get("StackStatus", ""),
                     created=_time(stack.get("CreationTime")),
                     permanent=naming.is_permanent_stack(stack["StackName"]),
-                    detail=stack.get("Description", "") or "",
+                    detail="; ".join(p for p in (description, f"resources: {', '.join(resources)}") if p),
+                    refs={"resources": ", ".join(resources)} if resources else {},
                 )
             )
 
     # S3 ----------------------------------------------------------------------------------------
-    def s3(self, bucket: str) -> None:
+    def s3(self, bucket: str, cdn: str | None = None) -> None:
         s3 = self.factory.client("s3")
         literal = re.split(r"[*?\[]", self.query.pattern, maxsplit=1)[0]
         root = f"{naming.S3_PREFIX_ROOT}/"
@@ -567,7 +575,10 @@ class _Lister:
             ):
                 asset = asset_of(obj["Key"])
                 if asset:
-                    final = obj["Key"] in {naming.vm_image_key(asset, f) for f in naming.VmFormat}
+                    image = obj["Key"] in {naming.vm_image_key(asset, f) for f in naming.VmFormat}
+                    sums = obj["Key"] == naming.sums_key(asset)
+                    url = f"https://{cdn}/{quote(obj['Key'])}" if cdn and (image or sums) else None
+                    kind = " (VM image)" if image else (" (checksums)" if sums else "")
                     self.add(
                         Resource(
                             lg.S3_OBJECT,
@@ -575,10 +586,10 @@ class _Lister:
                             f"s3://{bucket}/{obj['Key']}",
                             asset,
                             created=_time(obj.get("LastModified")),
-                            released=final,
+                            released=image or sums,
                             found_by="prefix",
-                            detail=f"{obj.get('Size', 0):,} bytes" + (" (VM image)" if final else ""),
-                            refs={"bucket": bucket, "key": obj["Key"]},
+                            detail=f"{obj.get('Size', 0):,} bytes{kind}" + (f" {url}" if url else ""),
+                            refs={"bucket": bucket, "key": obj["Key"], **({"url": url} if url else {})},
                         )
                     )
 
@@ -633,6 +644,14 @@ def resolve_bucket(factory: AwsSessionFactory, bucket: str | None, warnings: lis
     return outputs[OUT_BUCKET]
 
 
+def cdn_domain(factory: AwsSessionFactory) -> str | None:
+    """The CloudFront domain that serves the VM bucket (output of the bucket stack), if any."""
+    try:
+        return stack_outputs(factory, naming.PERMANENT_STACKS["bucket"]).get(OUT_DISTRIBUTION_DOMAIN)
+    except XalError:
+        return None
+
+
 def find_assets(factory: AwsSessionFactory, query: Query) -> Inventory:
     """Every resource of the assets matching ``query.pattern`` in every searched region (and the VM bucket)."""
     check_pattern(query.pattern)
@@ -645,7 +664,7 @@ def find_assets(factory: AwsSessionFactory, query: Query) -> Inventory:
     if lister.want(lg.S3_OBJECT) or lister.want(lg.S3_UPLOAD):
         bucket = resolve_bucket(factory, query.bucket, lister.warnings)
         if bucket:
-            lister.s3(bucket)
+            lister.s3(bucket, cdn_domain(factory))
     order = {t: i for i, t in enumerate(lg.RESOURCE_TYPES)}
     resources = sorted(lister.found.values(), key=lambda r: (order[r.type], r.asset_id, r.region, r.id))
     for warning in lister.warnings:

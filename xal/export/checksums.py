@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 MIB = 1024 * 1024
 RANGE_SIZE = 16 * MIB
 RANGE_WORKERS = 4
-SUMS_FILE = "SHA256SUMS"
+SUMS_FILE = naming.SUMS_FILE
 BATCH = "s3-batch-operations"
 RANGED_GET = "ranged-get"
 _HEX = re.compile(r"\b[0-9a-f]{64}\b")
@@ -58,10 +58,6 @@ class FullChecksum:
     key: str
     sha256: str  # hex, as sha256sum prints it
     method: str  # BATCH or RANGED_GET
-
-
-def sums_key(asset_id: str) -> str:
-    return f"{naming.s3_prefix(asset_id)}{SUMS_FILE}"
 
 
 def stream_sha256(
@@ -225,7 +221,7 @@ def sums_text(checksums: list[FullChecksum]) -> str:
 
 def publish_sums(factory: AwsSessionFactory, asset_id: str, bucket: str, text: str) -> str:
     """Put ``SHA256SUMS`` next to the images (recorded in the ledger first); returns its key."""
-    key = sums_key(asset_id)
+    key = naming.sums_key(asset_id)
     Ledger(asset_id, factory.settings.aws_endpoint_url).record(
         S3_OBJECT, factory.settings.region, id=f"s3://{bucket}/{key}", bucket=bucket, key=key
     )

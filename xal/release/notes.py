@@ -19,10 +19,10 @@ from urllib.parse import quote
 
 from xal import defaults
 from xal.errors import NotFoundError, XalError
-from xal.export.checksums import SUMS_FILE, sums_key
+from xal.export.checksums import SUMS_FILE
 from xal.export.rename import image_url
 from xal.manifest import BuildManifest, default_manifest_path
-from xal.naming import validate_asset_id
+from xal.naming import sums_key, validate_asset_id
 
 log = logging.getLogger(__name__)
 

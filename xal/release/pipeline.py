@@ -36,7 +36,7 @@ from xal.aws.identity import resolve_owner
 from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
 from xal.errors import UsageError, XalError
-from xal.export.checksums import full_checksums, publish_sums, sums_key, sums_text
+from xal.export.checksums import full_checksums, publish_sums, sums_text
 from xal.export.create_vm import AMI_WAIT
 from xal.export.pipeline import ExportRequest, export_images
 from xal.export.publish import make_ami_public, start_copies, wait_available
@@ -297,7 +297,7 @@ class ReleasePlan:
 
     def sums_exist(self, outputs: dict[str, Any]) -> bool:
         return self.paths.sums.is_file() and bool(
-            head(self.factory.client("s3"), outputs["bucket"], sums_key(self.asset))
+            head(self.factory.client("s3"), outputs["bucket"], naming.sums_key(self.asset))
         )
 
     # copies and make-public -----------------------------------------------------------------------------
@@ -338,7 +338,7 @@ class ReleasePlan:
                 image["sha256_hex"] = digests[image["key"]]
                 image["sha256_method"] = ctx.inputs["checksums"]["method"]
         manifest.extra["ami_details"] = self.ami_details(manifest.amis)
-        manifest.extra["sha256sums"] = {"file": self.paths.sums.name, "key": sums_key(self.asset)}
+        manifest.extra["sha256sums"] = {"file": self.paths.sums.name, "key": naming.sums_key(self.asset)}
         manifest.finished_at = time.time()
         manifest.write(self.paths.ami)
         self.write_timeline()

@@ -58,8 +58,8 @@ def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubStandIn]:
 class Built:
     """Builders that stand in for Packer: an AMI seeded in moto, a Docker manifest on disk."""
 
-    def __init__(self, endpoint: str, fail_docker: bool = False) -> None:
-        self.endpoint, self.fail_docker = endpoint, fail_docker
+    def __init__(self, endpoint: str, fail_docker: bool = False, fake: MotoExportFake | None = None) -> None:
+        self.endpoint, self.fail_docker, self.fake = endpoint, fail_docker, fake
         self.calls: list[str] = []
 
     def ami(self, settings: Settings, request: AmiBuildRequest) -> BuildManifest:
@@ -74,7 +74,9 @@ class Built:
     def docker(self, settings: Settings, request: DockerBuildRequest) -> BuildManifest:
         self.calls.append("docker")
         if self.fail_docker:
-            time.sleep(3)  # long enough for the export to be running when the push fails
+            deadline = time.monotonic() + 60
+            while not self.fake.tasks and time.monotonic() < deadline:  # fail once the export runs in AWS
+                time.sleep(0.1)
             raise XalError("docker push exasol/ai-lab:7.1.0 failed: denied")
         manifest = BuildManifest(
             settings.asset_id,
@@ -215,7 +217,7 @@ def test_a_failed_branch_stops_the_others_and_reports_what_exists(moto_endpoint:
             self.inventory = inventory
 
     observer = Observer()
-    built = Built(moto_endpoint, fail_docker=True)
+    built = Built(moto_endpoint, fail_docker=True, fake=fake)
     with pytest.raises(ReleaseFailed, match=r"docker: docker push exasol/ai-lab:7\.1\.0 failed") as info:
         run_release(settings, release_request(), builders=built.builders(), observer=observer)
     steps = info.value.record.steps
