@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("export",),  # VM images; create-vm builds the AMI (image) and reports leftovers (assets)
     ("deploy", "release", "dev"),  # independent verb groups
     ("local",),  # local stand-ins: moto, sshd container, images
-    ("rehearsal",),  # the offline release: everything above, against local stand-ins
+    ("offline_release", "rehearsal"),  # the offline release: everything above, against local stand-ins
     ("console", "cli", "__main__"),  # the edge: prints and asks
 ]
 PEERS = {"deploy", "release", "dev"}
