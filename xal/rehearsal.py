@@ -30,12 +30,14 @@ from xal.local.moto_server import moto_server
 from xal.local.slc_repo import serve_stand_in_repo
 from xal.local.sshd_target import generate_key, sshd_target
 from xal.manifest import BuildManifest, default_manifest_path
+from xal.offline_release import docker_request, release_offline
 from xal.packer.binary import PackerBinary
 from xal.passwords import os_password_hash
 from xal.paths import state_dir
 
 if TYPE_CHECKING:
     from xal.export.pipeline import ExportObserver
+    from xal.release.pipeline import ReleaseObserver
 
 # moto ships Canonical-owned Ubuntu AMIs (not 22.04), so the filter search path is exercised too
 REHEARSAL_AMI_FILTER = "ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*"
@@ -72,9 +74,13 @@ def rehearse(
     build_observer: PackerObserver | None = None,
     export_observer: ExportObserver | None = None,
     activity: Activity = log_activity,
+    release: bool = False,
+    with_docker: bool = True,
+    release_observer: ReleaseObserver | None = None,
 ) -> BuildManifest:
     """Build (and by default export) the AMI offline; the observers are told the progress of each,
-    ``activity`` shows the local image bootstrap."""
+    ``activity`` shows the local image bootstrap. ``release``: the whole release graph instead
+    (Docker branch unless ``with_docker`` is False, GitHub step against a local stand-in)."""
     require_tools("docker", "mmdebstrap", "packer", "ssh-keygen")
     work = state_dir() / "rehearsal"
     images = prepare_local_images(settings, work / "images", activity)
@@ -105,11 +111,25 @@ def rehearse(
                 ansible_vars=ansible_vars,
                 observer=build_observer,
             )
-            manifest = build_ami(local, request, packer)
+            if release:  # the whole release graph offline (xal/offline_release.py)
+                docker_vars = {**(QUICK_VARS if quick else {}), **slc_vars, **playbook_vars(local, os_password=False)}
+                docker = docker_request(images[0], docker_vars) if with_docker else None
+                offline = release_offline(local, request, docker, packer=packer, observer=release_observer)
+                manifest = offline.result.manifest
+            else:
+                manifest = build_ami(local, request, packer)
         verify_amis(factory, manifest)
-        if export:
+        if export and not release:
             manifest = rehearse_export(local, export_observer)
         manifest.extra["rehearsal"] = {"endpoint": endpoint, "ssh_target": target.container}
+        if release:
+            paths = offline.result.paths
+            manifest.extra["rehearsal"].update(
+                timeline=str(paths.timeline),
+                release_manifest=str(paths.record),
+                release_assets=offline.release_assets,
+                downloads=str(offline.downloads),
+            )
     return manifest
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -33,14 +34,28 @@ def rehearse(
         ),
     ] = False,
     export: Annotated[
-        bool, typer.Option("--export/--no-export", help="Also rehearse the VHD/VMDK export of the AMI.")
+        bool,
+        typer.Option(
+            "--export/--no-export",
+            help="Rehearse the whole release graph (exports, copies, make-public, checksums, notes, GitHub "
+            "release against a local stand-in); --no-export: only the AMI build.",
+        ),
+    ] = True,
+    docker: Annotated[
+        bool,
+        typer.Option(
+            "--docker/--no-docker",
+            help="Build the Docker image alongside the AMI (from the local base image; not pushed).",
+        ),
     ] = True,
 ) -> None:
-    """Rehearse the AMI build and its VM export offline: real Packer + Ansible against an embedded AWS
-    emulator (moto) and a local machine container (systemd as PID 1, sshd) standing in for the EC2
-    instance, so the playbook takes its EC2 systemd path. Nothing reaches AWS.
+    """Rehearse the release offline: the same graph as `xal release` - real Packer + Ansible against an
+    embedded AWS emulator (moto) and a local machine container (systemd as PID 1, sshd) standing in
+    for the EC2 instance, the Docker image from the same playbook alongside, sibling-AMI exports,
+    region copies, make-public, SHA256SUMS, and the notes and assets of a GitHub release on a local
+    stand-in. Prints the timeline and writes timeline.svg. Nothing reaches AWS or GitHub.
     """
-    from xal.cli.progress import ExportProgress, PackerBuildProgress, activity
+    from xal.cli.progress import ExportProgress, PackerBuildProgress, ReleaseProgress, activity
     from xal.rehearsal import rehearse as run
 
     manifest = run(
@@ -51,7 +66,18 @@ def rehearse(
         build_observer=PackerBuildProgress(),
         export_observer=ExportProgress(),
         activity=activity,
+        release=export,
+        with_docker=docker,
+        release_observer=ReleaseProgress(),
     )
+    if export:  # the timeline on stderr, so --json stays parseable
+        from xal.release.graph import RunRecord
+        from xal.release.timeline import text_timeline
+
+        rehearsal = manifest.extra["rehearsal"]
+        for line in text_timeline(RunRecord.load(Path(rehearsal["release_manifest"]))):
+            typer.echo(line, err=True)
+        typer.echo(f"timeline: {rehearsal['timeline']}", err=True)
     print_manifest(manifest, settings.json)
 
 
