@@ -423,8 +423,7 @@ def test_ci_buildspec_runs_the_aws_tier_and_release_builds() -> None:
     assert "XAL_AWS_TESTS=1 .venv/bin/python -m pytest tests/aws" in ci
     release = (REPO / "aws-code-build/ci/buildspec_release.yaml").read_text()
     assert "pip install" in release and "-e ." in release and "packer" in release
-    assert "xal build-ami" in release
-    assert re.search(r"xal build-docker .*--push", release)
+    assert re.search(r"\.venv/bin/xal release --asset-id", release)  # the whole release graph, one command
 
 
 # -- IAM least privilege ----------------------------------------------------------------------
