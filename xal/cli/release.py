@@ -281,17 +281,24 @@ def release(
     """
     from xal.cli.progress import ReleaseProgress
     from xal.cli.prompts import secret_asker
+    from xal.errors import UsageError
     from xal.image.docker import DockerBuildRequest, RegistryCredentials
     from xal.image.playbook_vars import build_vars
     from xal.release.pipeline import ReleaseRequest, run_release
 
     docker_request = None
     if docker:
+        credentials = RegistryCredentials.from_env() if docker_push else None
+        if docker_push and credentials is None:
+            raise UsageError(
+                "--docker-push needs registry credentials: set DOCKER_REGISTRY_USER and DOCKER_REGISTRY_PASSWORD "
+                "(or --no-docker-push, --no-docker)"
+            )
         docker_request = DockerBuildRequest(
             repository=repository_image,
             push=docker_push,
             latest=latest,
-            credentials=RegistryCredentials.from_env() if docker_push else None,
+            credentials=credentials,
             ansible_vars=build_vars(settings, playbook_vars_file, os_password=False),
         )
     request = ReleaseRequest(
