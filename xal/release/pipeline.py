@@ -347,7 +347,7 @@ class ReleasePlan:
             self.paths.notes,
             self.asset,
             ami_manifest=self.paths.ami,
-            cdn_domain=ctx.inputs["export"]["cdn"],
+            cdn_domain=ctx.inputs["export"].get("cdn"),
             repository=repository,
         )
         return {"notes": str(self.paths.notes), "amis": manifest.amis}
