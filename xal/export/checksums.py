@@ -9,7 +9,8 @@ downloading it to the build host's disk:
   CSV manifest of the images, creates the job (``s3control:CreateJob`` with the role S3 assumes),
   follows it (``DescribeJob``) and reads the digests from the completion report. Used when a batch
   role is configured and the endpoint is AWS itself.
-- **Ranged GETs hashed in order** everywhere else (the emulator, no batch role): several ranges
+- **Ranged GETs hashed in order** everywhere else (the emulator, no batch role, a job that cannot
+  run in this region or account): several ranges
   are fetched at once and fed to one SHA-256 in order, so the memory is bounded by the ranges in
   flight and nothing touches the disk.
 
@@ -37,6 +38,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from xal import naming
+from xal.aws.errors import describe_error
 from xal.aws.ledger import S3_OBJECT, Ledger
 from xal.aws.session import AwsSessionFactory
 from xal.errors import XalError
@@ -204,10 +206,14 @@ def full_checksums(
     stop: threading.Event | None = None,
 ) -> list[FullChecksum]:
     """Full-object SHA-256 of each image: S3 Batch Operations when a role is given and the endpoint
-    is AWS, otherwise parallel ranged GETs (all images at once)."""
+    is AWS, otherwise - or when the job cannot run - parallel ranged GETs (all images at once)."""
     if batch_role_arn and not factory.settings.endpoint_is_local:
-        digests = batch_sha256(factory, asset_id, bucket, keys, batch_role_arn)
-        return [FullChecksum(k, digests[k], BATCH) for k in keys]
+        try:
+            digests = batch_sha256(factory, asset_id, bucket, keys, batch_role_arn)
+        except Exception as exc:  # not available (region, permission, job failure): hash it from here instead
+            log.warning("S3 Batch Operations checksums unavailable (%s); using ranged GETs", describe_error(exc))
+        else:
+            return [FullChecksum(k, digests[k], BATCH) for k in keys]
     s3 = factory.client("s3")
     with ThreadPoolExecutor(max_workers=max(1, len(keys)), thread_name_prefix="xal-image") as pool:
         digests = list(pool.map(lambda k: stream_sha256(s3, bucket, k, stop=stop), keys))

@@ -155,3 +155,21 @@ def test_a_failed_batch_job_says_why() -> None:
         with pytest.raises(XalError, match="job job-2 Failed: AccessDenied on b"):
             batch_sha256(factory, "7.1.0", "b", ["k"], "arn:aws:iam::1:role/r", sleep=lambda _s: None)
     assert FullChecksum("k", HEX, BATCH).method == BATCH
+
+
+def test_when_the_batch_job_cannot_run_the_images_are_hashed_from_here(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import xal.export.checksums as checksums
+
+    def unavailable(*_args: Any, **_kw: Any) -> dict[str, str]:
+        raise XalError("S3 Batch Operations job job-3 Failed: not available in this region")
+
+    monkeypatch.setattr(checksums, "batch_sha256", unavailable)
+    monkeypatch.setattr(Settings, "endpoint_is_local", property(lambda _self: False))  # as against AWS
+    factory = AwsSessionFactory(Settings(aws_endpoint_url=moto_endpoint, asset_id="7.1.0"))
+    s3 = factory.client("s3")
+    s3.create_bucket(Bucket="xal-vm-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    s3.put_object(Bucket="xal-vm-bucket", Key="ai_lab/7.1.0/x.raw", Body=b"disk")
+    (found,) = full_checksums(factory, "7.1.0", "xal-vm-bucket", ["ai_lab/7.1.0/x.raw"], batch_role_arn="arn:r")
+    assert (found.sha256, found.method) == (hashlib.sha256(b"disk").hexdigest(), RANGED_GET)
