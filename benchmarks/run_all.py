@@ -22,7 +22,8 @@ def main() -> None:
         ["cli_start.py"],
         ["rehearsal.py", *(["--full"] if full else [])],
         ["ansible_playbook.py", *(["--real"] if full else [])],
-        ["export_scheduling.py", "--sequential"],
+        ["export_scheduling.py"],
+        ["release_graph.py"],
         ["api_calls.py"],
     ]
     failed = []

@@ -12,6 +12,9 @@ from __future__ import annotations
 REGION = "eu-central-1"
 AWS_MAX_ATTEMPTS = 8  # botocore standard retry mode, total attempts per call
 
+# value of the exasol:project tag on everything a run creates (upstream's value, its EC2 stack template)
+PROJECT_TAG_VALUE = "DataScienceSandbox"
+
 # -- the build machine (AMI build and setup-ec2) ---------------------------------------------------
 INSTANCE_TYPE = "t3.medium"
 SOURCE_AMI_NAME_FILTER = "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*"

@@ -7,12 +7,22 @@ what belongs to an asset. The scheme keeps upstream's names (``Exasol-AI-Lab-<id
 
 from __future__ import annotations
 
+import os
 import re
 from enum import StrEnum
 
+from xal import defaults
 from xal.errors import UsageError
 
 TAG_KEY = "exa_ai_lab_id"
+# upstream's owner and project tags (its EC2 stack template): who started the run, which project
+OWNER_TAG = "exasol:owner"
+PROJECT_TAG = "exasol:project"
+ROLE_TAG = "exa_ai_lab_role"  # what a resource is for, where the asset has several of a kind
+EXPORT_SIBLING_ROLE = "export-sibling"  # a short-lived AMI on the release AMI's snapshots (export/siblings.py)
+OWNER_ENV = "AWS_USER_NAME"  # upstream's variable: a label, needed under roles where iam:GetUser fails
+UNKNOWN_OWNER = "unknown"
+_owner: list[str] = []  # the caller identity's name, once xal.aws.identity has looked it up
 AMI_NAME_PREFIX = "Exasol-AI-Lab-"
 S3_PREFIX_ROOT = "ai_lab"
 VM_IMAGE_STEM = "exasol-ai-lab-"
@@ -77,14 +87,34 @@ def vm_image_key(asset_id: str, fmt: VmFormat) -> str:
     return f"{s3_prefix(asset_id)}{VM_IMAGE_STEM}{asset_id}.{fmt.extension}"
 
 
+SUMS_FILE = "SHA256SUMS"  # the images' SHA-256 in `sha256sum -c` format, next to them
+
+
+def sums_key(asset_id: str) -> str:
+    """S3 key of the asset's SHA256SUMS, next to its VM images."""
+    return f"{s3_prefix(asset_id)}{SUMS_FILE}"
+
+
 def export_task_key(asset_id: str, task_id: str, fmt: VmFormat) -> str:
     """S3 key AWS writes an export task's result to, before xal renames it."""
     return f"{s3_prefix(asset_id)}{task_id}.{fmt.extension}"
 
 
+def owner() -> str:
+    """Who runs xal, for the owner tag: ``AWS_USER_NAME``, else the caller identity looked up once
+    by :func:`xal.aws.identity.resolve_owner`, else ``unknown``."""
+    return os.environ.get(OWNER_ENV) or (_owner[-1] if _owner else UNKNOWN_OWNER)
+
+
+def set_owner(name: str) -> None:
+    """Remember the caller identity's name (the AWS layer looks it up; naming cannot call AWS)."""
+    _owner[:] = [name]
+
+
 def asset_tags(asset_id: str, **more: str) -> dict[str, str]:
-    """The tags every resource of the asset carries (the asset-id), plus ``more`` (e.g. ``Name``)."""
-    return {TAG_KEY: validate_asset_id(asset_id), **more}
+    """The tags every resource of the asset carries - the asset-id, upstream's owner and project
+    tags - plus ``more`` (e.g. ``Name``). The one place that says which tags a run sets."""
+    return {TAG_KEY: validate_asset_id(asset_id), PROJECT_TAG: defaults.PROJECT_TAG_VALUE, OWNER_TAG: owner(), **more}
 
 
 def stack_safe(asset_id: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xal import defaults, naming
+from xal.aws.identity import resolve_owner
 from xal.aws.ledger import KEY_PAIR, Ledger
 from xal.aws.session import AwsSessionFactory
 from xal.aws.tags import tag_specifications, tags_of
@@ -37,12 +38,14 @@ from xal.local.moto_server import moto_server
 from xal.local.slc_repo import serve_stand_in_repo
 from xal.local.sshd_target import generate_key, sshd_target
 from xal.manifest import BuildManifest, default_manifest_path
+from xal.offline_release import docker_request, release_offline
 from xal.packer.binary import PackerBinary
 from xal.passwords import os_password_hash
 from xal.paths import state_dir
 
 if TYPE_CHECKING:
     from xal.export.pipeline import ExportObserver
+    from xal.release.pipeline import ReleaseObserver
 
 # moto ships Canonical-owned Ubuntu AMIs (not 22.04), so the filter search path is exercised too
 REHEARSAL_AMI_FILTER = "ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*"
@@ -86,10 +89,14 @@ def rehearse(
     export_observer: ExportObserver | None = None,
     boot_observer: BootObserver | None = None,
     activity: Activity = log_activity,
+    release: bool = False,
+    with_docker: bool = True,
+    release_observer: ReleaseObserver | None = None,
 ) -> BuildManifest:
-    """Build (and by default export and boot-test) the AMI offline; the observers are told the
-    progress of each, ``activity`` shows the local image bootstrap. A failed first-boot check raises
-    BootTestFailed after the manifest has recorded the report."""
+    """Build, export and boot-test the AMI offline; the observers are told the progress of each,
+    ``activity`` shows the local image bootstrap. ``release``: the export as part of the whole release
+    graph (Docker branch unless ``with_docker`` is False, GitHub step against a local stand-in). A
+    failed first-boot check raises BootTestFailed after the manifest has recorded the report."""
     require_tools("docker", "mmdebstrap", "packer", "ssh-keygen")
     work = state_dir() / "rehearsal"
     images = prepare_local_images(settings, work / "images", activity)
@@ -97,6 +104,7 @@ def rehearse(
         local = replace(settings, aws_endpoint_url=endpoint)
         factory = AwsSessionFactory(local)
         key = generate_key(Path(tmp) / "id_ed25519")
+        resolve_owner(factory)
         key_name = f"xal-rehearsal-{naming.stack_safe(settings.asset_id)}"
         Ledger(settings.asset_id, endpoint).record(KEY_PAIR, local.region, name=key_name)
         factory.client("ec2").import_key_pair(
@@ -119,23 +127,50 @@ def rehearse(
                 ansible_vars=ansible_vars,
                 observer=build_observer,
             )
-            manifest = build_ami(local, request, packer)
-            committing = time.monotonic()
-            with activity("committing the provisioned machine as the AMI's disk"):
-                image = commit_ami_image(
-                    target.container, settings.asset_id, manifest.amis, manifest.amis[local.region]
+            committed: dict[str, Any] = {}
+
+            def build_and_commit(build_settings: Settings, build: AmiBuildRequest) -> BuildManifest:
+                """The AMI build, then its disk: the provisioned machine, halted and committed."""
+                built = build_ami(build_settings, build, packer)
+                started = time.monotonic()
+                with activity("committing the provisioned machine as the AMI's disk"):
+                    ami = built.amis[build_settings.region]
+                    committed["image"] = commit_ami_image(target.container, settings.asset_id, built.amis, ami)
+                committed["seconds"] = round(time.monotonic() - started, 2)
+                remove_asset_images(settings.asset_id, keep=committed["image"])
+                return built
+
+            if release:  # the whole release graph offline (xal/offline_release.py)
+                docker_vars = {
+                    **(QUICK_UNBOOTED_VARS if quick else {}),  # nothing boots the Docker image here
+                    **slc_vars,
+                    **playbook_vars(local, os_password=False),
+                }
+                docker = docker_request(images[0], docker_vars) if with_docker else None
+                offline = release_offline(
+                    local, request, docker, packer=packer, observer=release_observer, build_step=build_and_commit
                 )
-            committed = round(time.monotonic() - committing, 2)
-            remove_asset_images(settings.asset_id, keep=image)
+                manifest = offline.result.manifest
+            else:
+                manifest = build_and_commit(local, request)
         verify_amis(factory, manifest)
+        image = committed["image"]
         manifest.extra["rehearsal"] = {
             "endpoint": endpoint,
             "ssh_target": target.container,
             "ami_image": image,
-            "commit_seconds": committed,
+            "commit_seconds": committed["seconds"],
         }
+        if release:
+            paths = offline.result.paths
+            manifest.extra["rehearsal"].update(
+                timeline=str(paths.timeline),
+                release_manifest=str(paths.record),
+                release_assets=offline.release_assets,
+                downloads=str(offline.downloads),
+            )
         manifest.write(default_manifest_path(settings.asset_id, "ami"))
-        if export:
+        if export and not release:
             manifest = rehearse_export(local, export_observer)
         if boot:
             credentials = Credentials(REHEARSAL_OS_PASSWORD, JUPYTER_PASSWORD.read() or defaults.JUPYTER_PASSWORD)

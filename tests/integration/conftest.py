@@ -16,6 +16,7 @@ import pytest
 
 from tests.integration.xal_cli import BUILD_PASSWORD_ENV, run_xal
 from xal.local.ami_image import remove_asset_images
+from xal.offline_release import REHEARSAL_DOCKER_REPOSITORY
 
 
 @pytest.fixture
@@ -43,6 +44,7 @@ def rehearsal(local_images: dict[str, str], tmp_path_factory: pytest.TempPathFac
         yield Rehearsal(asset_id, result, manifest, state, env)
     finally:
         remove_asset_images(asset_id)
+        subprocess.run(["docker", "image", "rm", "-f", Rehearsal.docker_image_of(asset_id)], capture_output=True)
 
 
 @dataclass(frozen=True)
@@ -55,4 +57,13 @@ class Rehearsal:
 
     @property
     def image(self) -> str:
+        """The AMI's disk: the committed build machine."""
         return str(self.manifest["extra"]["rehearsal"]["ami_image"])
+
+    @property
+    def docker_image(self) -> str:
+        return self.docker_image_of(self.asset_id)
+
+    @staticmethod
+    def docker_image_of(asset_id: str) -> str:
+        return f"{REHEARSAL_DOCKER_REPOSITORY}:{asset_id}"

@@ -68,12 +68,12 @@ def test_export_two_assets_cli(moto_endpoint: str, fake: MotoExportFake, xal_env
         assert head["ChecksumSHA256"].split("-")[0] == expected == image["sha256"]
         assert image["parts"] == 3
         assert image["url"] == f"https://{FAKE_CDN_DOMAIN}/{image['key']}"
-        assert s3.get_object_tagging(Bucket=bucket, Key=image["key"])["TagSet"] == [
-            {"Key": "exa_ai_lab_id", "Value": asset}
-        ]
+        object_tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=image["key"])["TagSet"]}
+        assert object_tags == {"exa_ai_lab_id": asset, "exasol:project": "DataScienceSandbox", "exasol:owner": "moto"}
         task = tasks[image["task_id"]]
         assert task["Status"] == "completed"
-        assert task["ImageId"] == amis[asset]
+        # the release AMI itself or, for the second format, its sibling (gone again: deregistered)
+        assert {"Key": "exa_ai_lab_source_ami", "Value": amis[asset]} in task["Tags"]
         assert {"Key": "exa_ai_lab_id", "Value": asset} in task["Tags"]
         assert task["S3ExportLocation"] == {"S3Bucket": bucket, "S3Prefix": f"ai_lab/{asset}/"}
 
@@ -86,8 +86,10 @@ def test_export_two_assets_cli(moto_endpoint: str, fake: MotoExportFake, xal_env
             (i for i in out["images"] if i["asset_id"] == asset), key=lambda i: i["format"]
         )
 
-    # limits held: both AMIs ran at once, never two tasks of one AMI
-    assert fake.max_active[REGION] == 2
+    # limits held: all four at once, each from its own AMI (the release AMI or its sibling; the fake
+    # refuses a second active task per AMI), within the region's 5
+    assert fake.max_active[REGION] == 4
+    assert fake.calls["RegisterImage"] == 2
     assert fake.calls["ExportImage"] == 4
 
     # resume: a second run finds every final object and starts nothing

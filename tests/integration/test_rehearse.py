@@ -1,28 +1,85 @@
-"""The README's main command: `xal rehearse`, run as a process, builds, exports and boot-tests offline."""
+"""The README's main command: `xal rehearse`, run as a process (once per test run, the ``rehearsal``
+fixture): the whole release graph offline, the AMI's disk committed as a local image, and the
+first-boot test at the end."""
 
 import json
 import subprocess
+import xml.etree.ElementTree as ET
 
 import pytest
 
 from tests.integration.conftest import Rehearsal
 from xal.firstboot.spec import CHECK_NAMES
 from xal.local.ami_image import AMI_LABEL, find_ami_image
+from xal.local.moto_export import image_bytes
 
 pytestmark = pytest.mark.integration
+STEPS = {
+    "ami",
+    "docker",
+    "export",
+    "checksums",
+    "copy:us-east-1",
+    "public:eu-central-1",
+    "public:us-east-1",
+    "notes",
+    "github",
+}
 
 
-def test_rehearse_builds_copies_exports_and_boot_tests(rehearsal: Rehearsal) -> None:
-    assert rehearsal.result.returncode == 0, rehearsal.result.stderr[-3000:]
-    manifest, asset = rehearsal.manifest, rehearsal.asset_id
+def test_rehearse_runs_the_release_graph_offline(rehearsal: Rehearsal) -> None:
+    result, manifest, asset = rehearsal.result, rehearsal.manifest, rehearsal.asset_id
+    assert result.returncode == 0, result.stderr[-3000:]
+    folder = rehearsal.state / "builds" / asset
+    assert json.loads((folder / "ami-manifest.json").read_text())["vm_images"] == manifest["vm_images"]
     assert set(manifest["amis"]) == {"eu-central-1", "us-east-1"}
+    assert sorted(manifest["public_amis"]) == sorted(manifest["amis"].values())
     assert manifest["source_ami"].startswith("ami-")
     images = {i["format"]: i for i in manifest["vm_images"]}
     assert set(images) == {"VHD", "VMDK"}
     assert images["VMDK"]["key"] == f"ai_lab/{asset}/exasol-ai-lab-{asset}.vmdk"
-    assert images["VHD"]["size"] > 0
-    on_disk = json.loads((rehearsal.state / "builds" / asset / "ami-manifest.json").read_text())
-    assert on_disk["vm_images"] == manifest["vm_images"]
+
+    # every step of the graph ran, and the timeline was printed and drawn
+    record = json.loads((folder / "release-manifest.json").read_text())
+    assert {s["name"]: s["outcome"] for s in record["steps"]} == dict.fromkeys(STEPS, "succeeded")
+    assert "* ami" in result.stderr and "critical path" in result.stderr  # the timeline, printed
+    svg = ET.fromstring((folder / "timeline.svg").read_text())  # noqa: S314 - written by the test's own run
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    drawn = {(t.text or "").rsplit(": ", 1)[0] for t in svg.iterfind(".//s:rect/s:title", ns)}
+    assert drawn == STEPS  # a bar per step, titled "<step>: <outcome>, <duration> ..."
+
+    # the GitHub stand-in got the notes and every asset
+    rehearsed = manifest["extra"]["rehearsal"]
+    assert set(rehearsed["release_assets"]) == {
+        "artifacts.md",
+        "ami-manifest.json",
+        "docker-manifest.json",
+        "SHA256SUMS",
+        "timeline.svg",
+        "release-manifest.json",
+    }
+    assert "sha256sum -c SHA256SUMS" in (folder / "artifacts.md").read_text()
+    assert {d["public"] for d in manifest["extra"]["ami_details"].values()} == {True}
+
+    # the images as a user downloads them from the emulator: sha256sum -c SHA256SUMS
+    downloads = rehearsal.state / "rehearsal" / "downloads" / asset
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=downloads, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert sorted(check.stdout.splitlines()) == [f"exasol-ai-lab-{asset}.vhd: OK", f"exasol-ai-lab-{asset}.vmdk: OK"]
+    ami = manifest["amis"]["eu-central-1"]
+    for fmt, image in images.items():  # the release AMI's disk, whether exported from it or a sibling
+        data = (downloads / image["key"].rsplit("/", 1)[1]).read_bytes()
+        assert data == image_bytes(ami, fmt, image["size"])
+
+    # the Docker image was built from the same playbook, alongside
+    inspect = subprocess.run(["docker", "image", "inspect", rehearsal.docker_image], capture_output=True, text=True)
+    assert inspect.returncode == 0, inspect.stderr
+    assert "49494/tcp" in json.loads(inspect.stdout)[0]["Config"]["ExposedPorts"]
+
+
+def test_rehearse_commits_the_amis_disk_and_boot_tests_it(rehearsal: Rehearsal) -> None:
+    result, manifest = rehearsal.result, rehearsal.manifest
+    assert result.returncode == 0, result.stderr[-3000:]
     # the build stand-in is gone; its disk lives on as the AMI's image, found by either region's AMI
     leftover = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"name={manifest['extra']['rehearsal']['ssh_target']}"],
@@ -44,4 +101,4 @@ def test_rehearse_builds_copies_exports_and_boot_tests(rehearsal: Rehearsal) -> 
     assert [(c["name"], c["outcome"]) for c in boot["checks"]] == [(name, "passed") for name in CHECK_NAMES]
     assert boot["passed"] is True
     for name in CHECK_NAMES:
-        assert f"boot test PASS {name}" in rehearsal.result.stderr
+        assert f"boot test PASS {name}" in result.stderr

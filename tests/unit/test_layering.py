@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("deploy", "release", "dev"),  # independent verb groups
     ("local",),  # local stand-ins: moto, sshd container, images
     ("firstboot",),  # boot what was built (local image or real AMI) and run the first-boot spec
-    ("rehearsal",),  # the offline release: everything above, against local stand-ins
+    ("offline_release", "rehearsal"),  # the offline release: everything above, against local stand-ins
     ("console", "cli", "__main__"),  # the edge: prints and asks
 ]
 PEERS = {"deploy", "release", "dev"}
@@ -44,6 +44,7 @@ LAZY = {
     "yaml": "only playbook-variable files need it",
     "requests": "only the GitHub upload and the first-boot test's HTTP checks need it",
     "testinfra": "pytest-testinfra imports pytest: only the first-boot test needs it",
+    "drawsvg": "only drawing the release timeline needs it",
 }
 
 

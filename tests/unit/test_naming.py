@@ -39,13 +39,35 @@ def test_names_derived_from_asset_id() -> None:
     assert naming.stack_safe("6.0_rc.1") == "6-0-rc-1"
 
 
-def test_tags_carry_the_asset_id_in_every_form() -> None:
-    assert naming.asset_tags("7.1") == {"exa_ai_lab_id": "7.1"}
-    assert naming.asset_tags("7.1", Name="x") == {"exa_ai_lab_id": "7.1", "Name": "x"}
+OWNED = {"exasol:project": "DataScienceSandbox", "exasol:owner": "alice"}
+
+
+def test_tags_carry_the_asset_id_in_every_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_USER_NAME", "alice")
+    assert naming.asset_tags("7.1") == {"exa_ai_lab_id": "7.1", **OWNED}
+    assert naming.asset_tags("7.1", Name="x") == {"exa_ai_lab_id": "7.1", **OWNED, "Name": "x"}
+    listed = [{"Key": "exa_ai_lab_id", "Value": "7.1"}, *({"Key": k, "Value": v} for k, v in OWNED.items())]
     assert tag_specifications(naming.asset_tags("7.1"), "image", "snapshot") == [
-        {"ResourceType": "image", "Tags": [{"Key": "exa_ai_lab_id", "Value": "7.1"}]},
-        {"ResourceType": "snapshot", "Tags": [{"Key": "exa_ai_lab_id", "Value": "7.1"}]},
+        {"ResourceType": "image", "Tags": listed},
+        {"ResourceType": "snapshot", "Tags": listed},
     ]
+
+
+def test_owner_comes_from_aws_user_name_else_the_caller_identity(
+    monkeypatch: pytest.MonkeyPatch, moto_endpoint: str
+) -> None:
+    from xal.aws.identity import name_of, resolve_owner
+    from xal.aws.session import AwsSessionFactory
+    from xal.config import Settings
+
+    monkeypatch.setattr(naming, "_owner", [])
+    monkeypatch.delenv("AWS_USER_NAME", raising=False)
+    assert naming.asset_tags("7.1")["exasol:owner"] == "unknown"
+    assert resolve_owner(AwsSessionFactory(Settings(aws_endpoint_url=moto_endpoint))) == "moto"  # moto's caller
+    assert naming.asset_tags("7.1")["exasol:owner"] == "moto"
+    monkeypatch.setenv("AWS_USER_NAME", "release_user")
+    assert naming.asset_tags("7.1")["exasol:owner"] == "release_user"
+    assert name_of("arn:aws:sts::1:assumed-role/ailab-cd/session-1") == "ailab-cd/session-1"
 
 
 def test_names_refuse_invalid_ids_too() -> None:

@@ -32,15 +32,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
+from urllib.parse import quote
 
 from xal import naming
 from xal.aws import ledger as lg
 from xal.aws.errors import describe_error, is_not_found
-from xal.aws.export_tasks import TaskState
+from xal.aws.export_tasks import RELEASE_AMI_TAG, TaskState
 from xal.aws.images import enabled_regions
 from xal.aws.paging import pages
 from xal.aws.session import AwsSessionFactory
-from xal.aws.stacks import OUT_BUCKET, stack_outputs
+from xal.aws.stacks import OUT_BUCKET, OUT_DISTRIBUTION_DOMAIN, stack_outputs
 from xal.aws.tags import tags_of
 from xal.errors import NotFoundError, UsageError, XalError
 
@@ -180,6 +181,10 @@ def _from_epoch(seconds: float) -> datetime:
 TAG_KEY_FILTER = [{"Name": "tag-key", "Values": [naming.TAG_KEY]}]
 
 
+def _is_sibling(image: dict[str, Any]) -> bool:
+    return tags_of(image).get(naming.ROLE_TAG) == naming.EXPORT_SIBLING_ROLE
+
+
 # -- listing ---------------------------------------------------------------------------------------
 class _Lister:
     def __init__(self, factory: AwsSessionFactory, query: Query, entries: list[lg.Entry]) -> None:
@@ -298,10 +303,16 @@ class _Lister:
             for image in named:
                 images.setdefault(image["ImageId"], (image, names[image.get("Name", "")], "name (ledger)"))
         behind: dict[str, Resource] = {}
-        for image, asset, found_by in images.values():
+        # release AMIs first: a snapshot a sibling shares belongs to the release AMI, not the sibling
+        for image, asset, found_by in sorted(images.values(), key=lambda i: _is_sibling(i[0])):
             if image.get("State") in ("deregistered", "invalid"):
                 continue
             public = bool(image.get("Public"))
+            tags = tags_of(image)
+            sibling = _is_sibling(image)
+            detail = image.get("Description", "") or ""
+            if sibling:
+                detail = f"export sibling of {tags.get(RELEASE_AMI_TAG, '?')} ({detail})"
             ami = Resource(
                 lg.AMI,
                 region,
@@ -313,14 +324,15 @@ class _Lister:
                 public=public,
                 released=public,
                 found_by=found_by,
-                detail=image.get("Description", "") or "",
+                detail=detail,
+                refs={"role": naming.EXPORT_SIBLING_ROLE} if sibling else {},
             )
             if self.want(lg.AMI):
                 self.add(ami)
             for mapping in image.get("BlockDeviceMappings", []):
                 snap = (mapping.get("Ebs") or {}).get("SnapshotId")
                 if snap:
-                    behind[snap] = ami
+                    behind.setdefault(snap, ami)
         if not self.want(lg.SNAPSHOT):
             return
         seen: set[str] = set()
@@ -356,7 +368,8 @@ class _Lister:
             public=bool(ami and ami.public),
             released=bool(ami and ami.released),
             found_by=found_by,
-            detail=f"{snap.get('VolumeSize', '?')} GiB" + (f" of {ami.id}" if ami else ""),
+            detail=f"{snap.get('VolumeSize', '?')} GiB, {snap.get('Progress') or '?'} done, volume "
+            f"{snap.get('VolumeId') or '?'}" + (f", of {ami.id}" if ami else ""),
             refs={"ami": ami.id} if ami else {},
         )
 
@@ -517,6 +530,11 @@ class _Lister:
             asset = self.match(tags_of(stack))
             if not asset or stack.get("StackStatus") in STACK_GONE:
                 continue
+            resources = [
+                f"{r.get('ResourceType')} {r.get('PhysicalResourceId') or r.get('LogicalResourceId')}"
+                for r in cfn.describe_stack_resources(StackName=stack["StackName"]).get("StackResources", [])
+            ]
+            description = stack.get("Description", "") or ""
             self.add(
                 Resource(
                     lg.STACK,
@@ -527,12 +545,13 @@ class _Lister:
                     state=stack.get("StackStatus", ""),
                     created=_time(stack.get("CreationTime")),
                     permanent=naming.is_permanent_stack(stack["StackName"]),
-                    detail=stack.get("Description", "") or "",
+                    detail="; ".join(p for p in (description, f"resources: {', '.join(resources)}") if p),
+                    refs={"resources": ", ".join(resources)} if resources else {},
                 )
             )
 
     # S3 ----------------------------------------------------------------------------------------
-    def s3(self, bucket: str) -> None:
+    def s3(self, bucket: str, cdn: str | None = None) -> None:
         s3 = self.factory.client("s3")
         literal = re.split(r"[*?\[]", self.query.pattern, maxsplit=1)[0]
         root = f"{naming.S3_PREFIX_ROOT}/"
@@ -556,7 +575,10 @@ class _Lister:
             ):
                 asset = asset_of(obj["Key"])
                 if asset:
-                    final = obj["Key"] in {naming.vm_image_key(asset, f) for f in naming.VmFormat}
+                    image = obj["Key"] in {naming.vm_image_key(asset, f) for f in naming.VmFormat}
+                    sums = obj["Key"] == naming.sums_key(asset)
+                    url = f"https://{cdn}/{quote(obj['Key'])}" if cdn and (image or sums) else None
+                    kind = " (VM image)" if image else (" (checksums)" if sums else "")
                     self.add(
                         Resource(
                             lg.S3_OBJECT,
@@ -564,10 +586,10 @@ class _Lister:
                             f"s3://{bucket}/{obj['Key']}",
                             asset,
                             created=_time(obj.get("LastModified")),
-                            released=final,
+                            released=image or sums,
                             found_by="prefix",
-                            detail=f"{obj.get('Size', 0):,} bytes" + (" (VM image)" if final else ""),
-                            refs={"bucket": bucket, "key": obj["Key"]},
+                            detail=f"{obj.get('Size', 0):,} bytes{kind}" + (f" {url}" if url else ""),
+                            refs={"bucket": bucket, "key": obj["Key"], **({"url": url} if url else {})},
                         )
                     )
 
@@ -622,6 +644,14 @@ def resolve_bucket(factory: AwsSessionFactory, bucket: str | None, warnings: lis
     return outputs[OUT_BUCKET]
 
 
+def cdn_domain(factory: AwsSessionFactory) -> str | None:
+    """The CloudFront domain that serves the VM bucket (output of the bucket stack), if any."""
+    try:
+        return stack_outputs(factory, naming.PERMANENT_STACKS["bucket"]).get(OUT_DISTRIBUTION_DOMAIN)
+    except XalError:
+        return None
+
+
 def find_assets(factory: AwsSessionFactory, query: Query) -> Inventory:
     """Every resource of the assets matching ``query.pattern`` in every searched region (and the VM bucket)."""
     check_pattern(query.pattern)
@@ -634,7 +664,7 @@ def find_assets(factory: AwsSessionFactory, query: Query) -> Inventory:
     if lister.want(lg.S3_OBJECT) or lister.want(lg.S3_UPLOAD):
         bucket = resolve_bucket(factory, query.bucket, lister.warnings)
         if bucket:
-            lister.s3(bucket)
+            lister.s3(bucket, cdn_domain(factory))
     order = {t: i for i, t in enumerate(lg.RESOURCE_TYPES)}
     resources = sorted(lister.found.values(), key=lambda r: (order[r.type], r.asset_id, r.region, r.id))
     for warning in lister.warnings:

@@ -12,6 +12,7 @@ from xal.naming import VmFormat
 ACTIVE = "active"
 COMPLETED = "completed"
 FORMAT_TAG = "exa_ai_lab_format"  # second tag on export tasks: which format a task produces
+RELEASE_AMI_TAG = "exa_ai_lab_source_ami"  # the release AMI a task's image belongs to (it may export a sibling)
 
 
 @dataclass
@@ -58,6 +59,11 @@ class TaskState:
     @property
     def asset_id(self) -> str | None:
         return self.tags.get(naming.TAG_KEY)
+
+    @property
+    def release_ami(self) -> str | None:
+        """The release AMI this task exports (a sibling's task names it in a tag)."""
+        return self.tags.get(RELEASE_AMI_TAG) or self.image_id
 
     @property
     def fmt(self) -> VmFormat | None:

@@ -74,7 +74,7 @@ def create_vm(
         bool,
         typer.Option(
             "--make-ami-public/--no-make-ami-public",
-            help="Finally give every AMI of the asset (all regions) launch permission 'all'.",
+            help="Give every AMI of the asset (all regions) launch permission 'all'.",
         ),
     ] = False,
     copy_to_region: Annotated[
@@ -83,33 +83,26 @@ def create_vm(
     ] = None,
     playbook_vars_file: o.PlaybookVars = None,
 ) -> None:
-    """Build the AMI, export the VM images, optionally copy the AMI to other regions and make it
-    public; one build manifest at the end. On failure, lists what was created and how to delete it.
+    """The release graph without the Docker and GitHub steps: build the AMI; then export the VM
+    images (all formats at once), copy the AMI to other regions and make it public, all together;
+    the images' SHA-256 and SHA256SUMS; one build manifest and timeline.svg at the end. A re-run
+    continues; on failure, lists what exists and how to delete it.
     """
+    from xal.cli.progress import ReleaseProgress
     from xal.cli.prompts import secret_asker
-    from xal.export.create_vm import CreateVmRequest
-    from xal.export.create_vm import create_vm as run
     from xal.image.playbook_vars import build_vars
+    from xal.release.pipeline import ReleaseRequest, run_release
 
-    build = replace(
-        build,
-        manifest_path=export.manifest_path,
-        ansible_vars=build_vars(settings, playbook_vars_file, ask_secret=secret_asker()),
+    build = replace(build, ansible_vars=build_vars(settings, playbook_vars_file, ask_secret=secret_asker()))
+    request = ReleaseRequest(
+        build=build, export=export, make_public=make_ami_public, copy_regions=tuple(copy_to_region or ())
     )
-    result = run(
-        settings,
-        CreateVmRequest(
-            build=build,
-            export=export,
-            make_public=make_ami_public,
-            copy_regions=tuple(copy_to_region or ()),
-        ),
-        observer=_LeftBehind(),
-    )
+    result = run_release(settings, request, observer=ReleaseProgress())
     if settings.json:
-        echo_json(result.to_dict())
+        echo_json(result.manifest.to_dict())
     else:
-        print_amis_and_images(result)
+        print_amis_and_images(result.manifest)
+        typer.echo(f"timeline: {result.paths.timeline}")
 
 
 class _LeftBehind:

@@ -358,6 +358,15 @@ def _export(
             rich_help_panel=EXPORT_PANEL,
         ),
     ] = defaults.PART_SIZE_MIB,
+    siblings: Annotated[
+        bool,
+        typer.Option(
+            "--siblings/--no-siblings",
+            help="Export the formats of one AMI at once, each from a short-lived sibling AMI on the same "
+            "snapshots (RegisterImage); --no-siblings: one format after the other.",
+            rich_help_panel=EXPORT_PANEL,
+        ),
+    ] = True,
     manifest: ManifestOut = None,
 ) -> "ExportRequest":  # noqa: F821 - imported when the group runs
     """The export options of export, create-vm and export-vm (which AMIs comes separately)."""
@@ -374,6 +383,7 @@ def _export(
         max_active_per_region=max_active,
         poll=PollPolicy(initial=poll_interval, maximum=poll_max_interval, timeout=timeout),
         part_size=part_size_mib * MIB,
+        siblings=siblings,
         manifest_path=manifest,
         observer=ExportProgress(),
     )

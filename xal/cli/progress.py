@@ -68,7 +68,8 @@ def notice(line: str) -> None:
 
 
 class PackerBuildProgress:
-    """A Packer build: one updating line (step or Ansible task) on a terminal, a line per step otherwise."""
+    """A Packer build: one updating line (step or Ansible task) on a terminal; otherwise a line per
+    step and per task ("task 14 of 96: ..."), so a CI log never sits silent for minutes."""
 
     def __init__(self) -> None:
         self._status: Any = None
@@ -85,16 +86,16 @@ class PackerBuildProgress:
             self._status = None
 
     def step(self, line: str, elapsed: float) -> None:
-        self._show(line, elapsed, new_line=True)
+        self._show(line, elapsed)
 
     def task(self, line: str, elapsed: float) -> None:
-        self._show(line, elapsed, new_line=False)
+        self._show(line, elapsed)
 
-    def _show(self, line: str, elapsed: float, new_line: bool) -> None:
+    def _show(self, line: str, elapsed: float) -> None:
         text = f"[{elapsed:6.1f}s] {line}"
         if self._status is not None:
             self._status.update(text)
-        elif new_line:
+        else:
             err().print(text, markup=False, highlight=False)
 
 
@@ -214,4 +215,75 @@ class BootTestProgress:
         mark = self._marks[str(result.outcome)]
         err().print(
             f"boot test {mark} {result.name} ({result.seconds:.1f} s): {result.detail}", markup=False, highlight=False
+        )
+
+
+class ReleaseProgress:
+    """The release graph: on a terminal one live line per running step with its elapsed time and
+    progress (the build's "task 14 of 96: ..."), a printed line when a step ends; otherwise a plain
+    line per change, so CI logs show every step, task and outcome."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, tuple[float, str]] = {}  # step -> (started, note)
+        self._live: Any = None
+        self._last: dict[str, tuple[str, str]] = {}
+        self._t0 = time.monotonic()
+
+    def __enter__(self) -> ReleaseProgress:
+        if err().is_terminal:
+            from rich.live import Live
+
+            self._live = Live(self, console=err(), refresh_per_second=4, transient=True)
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def __rich__(self) -> Any:
+        from rich.text import Text
+
+        now = time.monotonic()
+        with self._lock:
+            rows = [
+                f"  {name:22s} {_duration(now - started):>8s}  {note}"
+                for name, (started, note) in self._running.items()
+            ]
+        return Text("\n".join(rows) or "  waiting")
+
+    def changed(self, record: Any) -> None:
+        name, outcome, note = record.name, record.outcome.value, record.note
+        with self._lock:
+            if outcome == "running":
+                started = self._running.get(name, (time.monotonic(), ""))[0]
+                self._running[name] = (started, note)
+            else:
+                self._running.pop(name, None)
+            if self._last.get(name) == (outcome, note):
+                return
+            self._last[name] = (outcome, note)
+        if self._live is not None and outcome == "running":
+            return  # the live lines show it
+        if outcome in ("pending",):
+            return
+        detail = f": {record.error}" if record.error else (f": {note}" if note else "")
+        seconds = f" after {_duration(record.seconds)}" if record.seconds else ""
+        line = f"[{_duration(time.monotonic() - self._t0):>8s}] {name} {outcome}{seconds}{detail}"
+        err().print(line, markup=False, highlight=False)
+
+    def left_behind(self, inventory: Any) -> None:
+        from xal.cli.asset_tables import print_table
+
+        if not inventory.resources:
+            err().print(f"no AWS assets of {inventory.pattern} were left behind", highlight=False)
+            return
+        print_table(inventory, err())
+        err().print(
+            "There were errors; these assets are kept (a re-run continues where this one stopped). "
+            f"To delete them: xal cleanup --asset-id {inventory.pattern}",
+            markup=False,
+            highlight=False,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -33,7 +34,19 @@ def rehearse(
         ),
     ] = False,
     export: Annotated[
-        bool, typer.Option("--export/--no-export", help="Also rehearse the VHD/VMDK export of the AMI.")
+        bool,
+        typer.Option(
+            "--export/--no-export",
+            help="Rehearse the whole release graph (exports, copies, make-public, checksums, notes, GitHub "
+            "release against a local stand-in); --no-export: only the AMI build.",
+        ),
+    ] = True,
+    docker: Annotated[
+        bool,
+        typer.Option(
+            "--docker/--no-docker",
+            help="Build the Docker image alongside the AMI (from the local base image; not pushed).",
+        ),
     ] = True,
     boot_test: Annotated[
         bool,
@@ -44,13 +57,15 @@ def rehearse(
         ),
     ] = True,
 ) -> None:
-    """Rehearse the AMI build and its VM export offline: real Packer + Ansible against an embedded AWS
-    emulator (moto) and a local machine container (systemd as PID 1, sshd) standing in for the EC2
-    instance, so the playbook takes its EC2 systemd path. The provisioned machine becomes the AMI's
+    """Rehearse the release offline: the same graph as `xal release` - real Packer + Ansible against an
+    embedded AWS emulator (moto) and a local machine container (systemd as PID 1, sshd) standing in
+    for the EC2 instance, the Docker image from the same playbook alongside, sibling-AMI exports,
+    region copies, make-public, SHA256SUMS, and the notes and assets of a GitHub release on a local
+    stand-in. Prints the timeline and writes timeline.svg. The provisioned machine becomes the AMI's
     disk (a local image labelled with the AMI id); at the end it is booted and boot-tested, and a
-    failed first-boot check fails the rehearsal with the check's name. Nothing reaches AWS.
+    failed first-boot check fails the rehearsal with the check's name. Nothing reaches AWS or GitHub.
     """
-    from xal.cli.progress import BootTestProgress, ExportProgress, PackerBuildProgress, activity
+    from xal.cli.progress import BootTestProgress, ExportProgress, PackerBuildProgress, ReleaseProgress, activity
     from xal.rehearsal import rehearse as run
 
     manifest = run(
@@ -63,7 +78,18 @@ def rehearse(
         export_observer=ExportProgress(),
         boot_observer=BootTestProgress(),
         activity=activity,
+        release=export,
+        with_docker=docker,
+        release_observer=ReleaseProgress(),
     )
+    if export:  # the timeline on stderr, so --json stays parseable
+        from xal.release.graph import RunRecord
+        from xal.release.timeline import text_timeline
+
+        rehearsal = manifest.extra["rehearsal"]
+        for line in text_timeline(RunRecord.load(Path(rehearsal["release_manifest"]))):
+            typer.echo(line, err=True)
+        typer.echo(f"timeline: {rehearsal['timeline']}", err=True)
     print_manifest(manifest, settings.json)
 
 

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from xal import defaults
 from xal.cli import options as o
 from xal.cli.render import echo_json
 from xal.config import Settings
 
 if TYPE_CHECKING:
+    from xal.export.pipeline import ExportRequest
+    from xal.image.ami import AmiBuildRequest
     from xal.release.flows import BuildOptions, GitHubTarget
+    from xal.release.pipeline import ReleaseResult
 
 PANEL = "Release"
 DEV_PANEL = "Development"
@@ -179,7 +184,155 @@ def start_test_release_build(
     )
 
 
+ReleaseId = Annotated[
+    int | None,
+    typer.Option(
+        "--release-id", help="Id of the GitHub release to update (needed unless --no-github).", show_default=False
+    ),
+]
+CopyToRegion = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--copy-to-region", help="Copy the AMI to this region too (repeatable).", rich_help_panel=o.BUILD_PANEL
+    ),
+]
+MakePublic = Annotated[
+    bool,
+    typer.Option(
+        "--make-ami-public/--no-make-ami-public",
+        help="Give every AMI of the asset (all regions) launch permission 'all'.",
+        rich_help_panel=o.BUILD_PANEL,
+    ),
+]
+ChecksumRole = Annotated[
+    str | None,
+    typer.Option(
+        "--checksum-role-arn",
+        envvar="XAL_CHECKSUM_ROLE_ARN",
+        help="Role S3 Batch Operations assumes to compute the images' full-object SHA-256 in S3 "
+        "[default: none: parallel ranged GETs from this host, nothing written to disk].",
+        rich_help_panel=o.EXPORT_PANEL,
+    ),
+]
+
+
+def print_release(result: ReleaseResult, as_json: bool) -> None:
+    """The release's steps as a timeline (critical path marked), the AMIs and images, where the files are."""
+    from xal.cli.render import print_amis_and_images
+    from xal.release.timeline import text_timeline
+
+    if as_json:
+        echo_json({"release": result.record.to_dict(), "manifest": result.manifest.to_dict()})
+        return
+    for line in text_timeline(result.record):
+        typer.echo(line)
+    print_amis_and_images(result.manifest)
+    typer.echo(f"timeline: {result.paths.timeline}\nrelease manifest: {result.paths.record}")
+
+
+@o.command
+def release(
+    settings: Annotated[Settings, o.SETTINGS],
+    build: Annotated[AmiBuildRequest, o.AMI_BUILD.without("manifest")],
+    export: Annotated[ExportRequest, o.EXPORT],
+    github: Annotated[GitHubTarget, o.GITHUB],
+    release_id: ReleaseId = None,
+    use_github: Annotated[
+        bool, typer.Option("--github/--no-github", help="Update the GitHub release (notes and assets) at the end.")
+    ] = True,
+    docker: Annotated[
+        bool, typer.Option("--docker/--no-docker", help="Build the Docker image alongside the AMI.")
+    ] = True,
+    docker_push: Annotated[
+        bool,
+        typer.Option(
+            "--docker-push/--no-docker-push",
+            help="Push the Docker image (DOCKER_REGISTRY_USER/PASSWORD).",
+            rich_help_panel=o.BUILD_PANEL,
+        ),
+    ] = True,
+    latest: Annotated[
+        bool,
+        typer.Option(
+            "--latest/--no-latest",
+            help="Also tag and push the image as 'latest'; test releases use --no-latest.",
+            rich_help_panel=o.BUILD_PANEL,
+        ),
+    ] = True,
+    repository_image: Annotated[
+        str,
+        typer.Option(
+            "--docker-repository", help="Image repository, [HOST[:PORT]/]ORG/NAME.", rich_help_panel=o.BUILD_PANEL
+        ),
+    ] = defaults.DOCKER_REPOSITORY,
+    make_ami_public: MakePublic = False,
+    copy_to_region: CopyToRegion = None,
+    checksum_role_arn: ChecksumRole = None,
+    playbook_vars_file: o.PlaybookVars = None,
+) -> None:
+    """Run the whole release as one dependency graph: the Docker image builds (and is pushed) while
+    Packer builds the AMI; then the VM exports (all formats at once), the region copies and
+    make-public run together; the full-object SHA-256 of each image and SHA256SUMS follow the export;
+    last the release notes and the GitHub release (notes, manifests, SHA256SUMS, timeline.svg).
+
+    Every step is recorded in .xal/builds/ASSET-ID/release-manifest.json; a re-run skips what the
+    manifest and AWS show as done and runs again what failed. One line per running step shows its
+    elapsed time; timeline.svg (a Gantt chart, critical path marked) is written next to the manifest.
+    """
+    from xal.cli.progress import ReleaseProgress
+    from xal.cli.prompts import secret_asker
+    from xal.errors import UsageError
+    from xal.image.docker import DockerBuildRequest, RegistryCredentials
+    from xal.image.playbook_vars import build_vars
+    from xal.release.pipeline import ReleaseRequest, run_release
+
+    docker_request = None
+    if docker:
+        credentials = RegistryCredentials.from_env() if docker_push else None
+        if docker_push and credentials is None:
+            raise UsageError(
+                "--docker-push needs registry credentials: set DOCKER_REGISTRY_USER and DOCKER_REGISTRY_PASSWORD "
+                "(or --no-docker-push, --no-docker)"
+            )
+        docker_request = DockerBuildRequest(
+            repository=repository_image,
+            push=docker_push,
+            latest=latest,
+            credentials=credentials,
+            ansible_vars=build_vars(settings, playbook_vars_file, os_password=False),
+        )
+    request = ReleaseRequest(
+        build=replace(build, ansible_vars=build_vars(settings, playbook_vars_file, ask_secret=secret_asker())),
+        export=export,
+        docker=docker_request,
+        copy_regions=tuple(copy_to_region or ()),
+        make_public=make_ami_public,
+        github=github if use_github else None,
+        release_id=release_id,
+        batch_role_arn=checksum_role_arn,
+    )
+    print_release(run_release(settings, request, observer=ReleaseProgress()), settings.json)
+
+
+@o.command
+def release_check(
+    tag: Annotated[
+        str,
+        typer.Option(
+            "--tag", envvar="GITHUB_REF_NAME", help="The release tag [default: $GITHUB_REF_NAME].", show_default=False
+        ),
+    ],
+) -> None:
+    """Check that a release tag is the project version and that CHANGELOG.md's newest entry names it
+    (exit 2 otherwise); the release workflow runs this before anything is built."""
+    from xal.release.check import check_release
+
+    typer.echo(f"release {check_release(tag)}: tag, project version and changelog agree")
+
+
 def register(app: typer.Typer) -> None:
+    app.command("release", rich_help_panel=PANEL)(release)
+    app.command("release-check", rich_help_panel=PANEL)(release_check)
     app.command("start-release-build", rich_help_panel=PANEL)(start_release_build)
     app.command("update-release", rich_help_panel=PANEL)(update_release)
     app.command("release-notes", rich_help_panel=PANEL)(release_notes)

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from xal import defaults
 from xal.ansible.runner import AnsibleTarget, PlaybookObserver
 from xal.aws.checkip import caller_cidr
+from xal.aws.identity import resolve_owner
 from xal.aws.session import AwsSessionFactory
 from xal.aws.temporary_instances import InstanceSpec, TemporaryInstances, sigterm_as_interrupt, uninterruptible
 from xal.config import Settings
@@ -166,7 +167,9 @@ def setup_ec2(
     check_ssh_host_safety(settings, request.ssh_host)
     cidr = caller_cidr(settings, request.cidr, "--cidr")
     observer = observer or _Quiet()
-    dev = TemporaryInstances(settings, factory or AwsSessionFactory(settings), "setup-ec2", "dev", observer.status)
+    factory = factory or AwsSessionFactory(settings)
+    resolve_owner(factory)
+    dev = TemporaryInstances(settings, factory, "setup-ec2", "dev", observer.status)
     image = find_source_ami(dev.ec2, request)
     install_error: XalError | None = None
     try:

@@ -1,21 +1,15 @@
-"""``xal create-vm`` and ``xal export-vm``: the release pipeline around the export.
+"""``xal export-vm``: an AMI from a running (development) instance, then the VM export.
 
-create-vm: build the AMI (Packer) -> start region copies (they run in AWS while we export) ->
-export the VM images -> wait for the copies -> make every AMI of the asset public (optional; after
-the copies, so the copies are public too) -> one manifest with everything. On failure the
-observer gets the asset's inventory (the same search as ``xal show-aws-assets``: it finds what
-Packer or an earlier run created too) and the error goes on; nothing is deleted silently (an AMI
-that built fine is worth keeping for a resumed run: ``xal export`` continues; ``xal cleanup``
-removes the rest).
-
-export-vm: an AMI from a running (development) instance, then the same export.
+On failure the observer gets the asset's inventory (the same search as ``xal show-aws-assets``: it
+finds what an earlier run created too) and the error goes on; nothing is deleted silently (``xal
+export`` continues; ``xal cleanup`` removes the rest). ``xal create-vm`` is the release graph
+without Docker and GitHub (:mod:`xal.release.pipeline`).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -28,25 +22,14 @@ from xal.aws.session import AwsSessionFactory
 from xal.aws.stacks import describe_stack
 from xal.aws.tags import tag_specifications, tags_of
 from xal.config import Settings
-from xal.errors import NotFoundError, UsageError, XalError
+from xal.errors import NotFoundError, UsageError
 from xal.export.pipeline import ExportRequest, ExportResult, export_images
-from xal.export.publish import make_ami_public, start_copies, wait_available
+from xal.export.publish import wait_available
 from xal.export.tasks import PollPolicy
-from xal.image.ami import AmiBuildRequest, build_ami
 from xal.manifest import BuildManifest, GitInfo, default_manifest_path
 
 log = logging.getLogger(__name__)
-Builder = Callable[[Settings, AmiBuildRequest], BuildManifest]
 AMI_WAIT = PollPolicy(initial=15.0, factor=1.5, maximum=60.0, timeout=3 * 3600.0)
-
-
-@dataclass(frozen=True)
-class CreateVmRequest:
-    build: AmiBuildRequest = field(default_factory=AmiBuildRequest)
-    export: ExportRequest = field(default_factory=ExportRequest)
-    make_public: bool = False
-    copy_regions: tuple[str, ...] = ()
-    ami_wait: PollPolicy = AMI_WAIT
 
 
 @dataclass(frozen=True)
@@ -82,43 +65,6 @@ def _report_on_failure(
         else:
             observer.left_behind(inventory)
         raise
-
-
-def _default_builder(settings: Settings, request: AmiBuildRequest) -> BuildManifest:
-    return build_ami(settings, request)
-
-
-def create_vm(
-    settings: Settings,
-    request: CreateVmRequest,
-    builder: Builder | None = None,
-    factory: AwsSessionFactory | None = None,
-    observer: Observer | None = None,
-) -> BuildManifest:
-    factory = factory or AwsSessionFactory(settings)
-    asset, region = settings.asset_id, settings.region
-    path = request.build.manifest_path or request.export.manifest_path or default_manifest_path(asset, "ami")
-    copy_regions = [r for r in dict.fromkeys(request.copy_regions) if r != region]
-    with _report_on_failure(factory, asset, [region, *copy_regions], request.export.bucket, observer or _Quiet()):
-        manifest = (builder or _default_builder)(settings, replace(request.build, manifest_path=path))
-        ami = manifest.amis.get(region)
-        if ami is None:
-            raise XalError(f"the build produced no AMI in {region} (manifest {path})")
-        copies = start_copies(factory, asset, region, ami, copy_regions) if copy_regions else {}
-        export_images(
-            settings, replace(request.export, ami_ids=(ami,), asset_ids=(asset,), manifest_path=path), factory
-        )
-        if copies:
-            wait_available(factory, copies, request.ami_wait)
-        manifest = BuildManifest.load(path)
-        manifest.amis.update(copies)
-        manifest.write(path)
-        if request.make_public:
-            public = make_ami_public(factory, asset, regions=[region, *copies])
-            manifest.public_amis = sorted(a for ids in public.values() for a in ids)
-        manifest.finished_at = time.time()
-        manifest.write(path)
-        return manifest
 
 
 def instance_of_stack(factory: AwsSessionFactory, stack_name: str) -> str:

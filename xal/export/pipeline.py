@@ -10,20 +10,23 @@ the manifest has recorded what did succeed, and a re-run continues where this on
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
 from xal import defaults, naming
+from xal.aws.identity import resolve_owner
 from xal.aws.ledger import Ledger
 from xal.aws.session import AwsSessionFactory
 from xal.aws.tags import tags_of
 from xal.config import Settings
 from xal.errors import UsageError, XalError
 from xal.export import preflight as pf
+from xal.export import siblings
 from xal.export.rename import DEFAULT_PART_SIZE, MIN_PART, existing_image, head, rename_export
 from xal.export.scheduler import ExportScheduler, JobRun, Observer, Phase
 from xal.export.tasks import ExportJob, ExportTarget, PollPolicy, TaskState, describe_tasks, list_tasks, start_export
@@ -56,6 +59,11 @@ class ExportRequest:
     poll: PollPolicy = field(default_factory=PollPolicy)
     part_size: int = DEFAULT_PART_SIZE  # bytes
     manifest_path: Path | None = None  # only with a single asset
+    # one short-lived sibling AMI per format beyond the first, so the formats of one AMI export at
+    # once (siblings.py); False: one format after the other, as AWS allows per AMI
+    siblings: bool = True
+    # set by another thread to stop waiting: tasks in AWS keep running, a re-run resumes them
+    stop: threading.Event | None = field(default=None, compare=False, repr=False)
     # how the jobs are shown while they run (default: not at all); a request carries it so callers
     # that pass the request on (create-vm, export-vm) show the export the way their caller chose
     observer: ExportObserver | None = field(default=None, compare=False, repr=False)
@@ -103,6 +111,8 @@ class AwsExportBackend:
     def finish(self, run: JobRun, state: TaskState | None) -> Any:  # noqa: ARG002 - ExportBackend protocol
         job = run.job
         assert run.task_id is not None
+        if job.export_ami != job.ami_id:  # the task has ended: its sibling has done its work
+            siblings.retire(self.factory, job.asset_id, job.region, job.export_ami)
         return rename_export(
             self.factory.client("s3", job.region),
             bucket=self.target.bucket,
@@ -165,10 +175,11 @@ def plan(
             run.phase, run.result, run.resumed, run.progress = Phase.DONE, done, True, 100
             log.info("%s already exported to %s", job.label, done.key)
             continue
-        mine = [t for t in tasks if t.asset_id == job.asset_id and t.image_id == job.ami_id and t.fmt == job.fmt]
+        mine = [t for t in tasks if t.asset_id == job.asset_id and t.release_ami == job.ami_id and t.fmt == job.fmt]
         run.attempt = sum(1 for t in mine if not t.active)
         active = next((t for t in mine if t.active), None)
         if active is not None:
+            run.job = replace(job, source_ami=active.image_id)  # the AMI (or sibling) it exports
             run.phase, run.task_id, run.resumed = Phase.ACTIVE, active.task_id, True
             run.progress, run.message = active.progress, active.message
             adopted.add(active.task_id)
@@ -176,12 +187,49 @@ def plan(
             continue
         for t in mine:
             if t.completed and head(s3, target.bucket, naming.export_task_key(job.asset_id, t.task_id, job.fmt)):
+                run.job = replace(job, source_ami=t.image_id)
                 run.phase, run.task_id, run.resumed = Phase.FINISHING, t.task_id, True
                 adopted.add(t.task_id)
                 log.info("export task %s of %s completed earlier; renaming its file", t.task_id, job.label)
                 break
     foreign = {t.task_id for t in tasks if t.active and t.task_id not in adopted}
     return runs, foreign
+
+
+def assign_siblings(
+    factory: AwsSessionFactory, images: dict[str, dict[str, Any]], runs: list[JobRun]
+) -> dict[str, list[str]]:
+    """Give every job still to start its own AMI: the first format of an AMI exports the AMI itself
+    (unless a resumed task already does), every other format a sibling; returns {AMI: siblings}."""
+    used: dict[str, list[str]] = {}
+    for ami, image in images.items():
+        mine = [r for r in runs if r.job.ami_id == ami]
+        busy = {r.job.export_ami for r in mine if r.phase is Phase.ACTIVE}
+        pending = [r for r in mine if r.phase is Phase.PENDING]
+        if not pending:
+            continue
+        first = pending[0] if ami not in busy else None
+        others = [r for r in pending if r is not first]
+        if not others:
+            continue
+        job = others[0].job
+        ids = siblings.ensure_siblings(factory, job.asset_id, job.region, image, [r.job.fmt for r in others])
+        for run in others:
+            run.job = replace(run.job, source_ami=ids[run.job.fmt])
+        used[ami] = list(ids.values())
+    return used
+
+
+def retire_idle_siblings(factory: AwsSessionFactory, region: str, runs: list[JobRun]) -> None:
+    """Deregister the siblings of these AMIs that no task exports any more (failed, finished, or
+    left by a killed run); a sibling whose task still runs in AWS stays for the re-run that resumes it."""
+    ec2 = factory.client("ec2", region)
+    open_tasks = [r.task_id for r in runs if r.task_id and r.phase is not Phase.DONE]
+    running = {s.image_id for s in describe_tasks(ec2, open_tasks).values() if s.active}  # type: ignore[arg-type]
+    for ami, asset in sorted({(r.job.ami_id, r.job.asset_id) for r in runs}):
+        for image in siblings.find_siblings(ec2, ami).values():
+            if image["ImageId"] not in running:
+                siblings.retire(factory, asset, region, image["ImageId"])
 
 
 def _manifest_for(settings: Settings, asset: str, ami: str, path: Path) -> BuildManifest:
@@ -213,15 +261,18 @@ def export_images(
     if not request.formats:
         raise UsageError("no VM format selected")
     factory = factory or AwsSessionFactory(settings)
+    resolve_owner(factory)
     region = settings.region
     pairs = resolve_sources(factory, settings, request)
     target = pf.resolve_target(factory, request.bucket, request.role_name, request.cdn_domain)
-    pf.preflight(factory, target, [ami for _, ami in pairs])
+    images = pf.preflight(factory, target, [ami for _, ami in pairs])
     formats = list(dict.fromkeys(request.formats))
     jobs = [ExportJob(asset, ami, region, fmt) for asset, ami in pairs for fmt in formats]
     runs, foreign = plan(factory, region, target, jobs)
     if foreign:
         log.info("%d other export task(s) active in %s count against the limit", len(foreign), region)
+    if request.siblings:
+        assign_siblings(factory, images, runs)
     backend = AwsExportBackend(factory, target, request.part_size)
     scheduler = ExportScheduler(
         backend,
@@ -230,9 +281,16 @@ def export_images(
         policy=request.poll,
         foreign_active={region: foreign},
         observer=request.observer,
+        stop=request.stop,
     )
-    with request.observer or nullcontext():
-        scheduler.run()
+    try:
+        with request.observer or nullcontext():
+            scheduler.run()
+    finally:
+        try:
+            retire_idle_siblings(factory, region, runs)
+        except Exception as exc:  # cleanup must not hide the export's own outcome; cleanup finds them
+            log.warning("could not deregister idle sibling AMIs: %s (xal cleanup removes them)", exc)
 
     manifests: dict[str, BuildManifest] = {}
     paths: dict[str, Path] = {}

@@ -1,6 +1,7 @@
 """Run many export jobs concurrently within AWS's limits.
 
-Limits (AWS VM Import/Export): one active export task per AMI, at most N (default 5) active tasks
+Limits (AWS VM Import/Export): one active export task per AMI (a job's ``export_ami``: the release
+AMI or one of its siblings, see ``siblings``), at most N (default 5) active tasks
 per region, counting tasks of other runs that are already active there. Within those limits the
 scheduler starts what it can, so exporting 3 AMIs x 2 formats takes about as long as the longest
 per-AMI chain, not the sum. Jobs of the AMI with the most work left start first.
@@ -14,6 +15,7 @@ machine on a fake clock, with botocore's Stubber behind the backend.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -86,7 +88,8 @@ class ExportScheduler:
         observer: Observer | None = None,
         finish_workers: int = 4,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         if max_active_per_region < 1:
             raise ValueError("max_active_per_region must be at least 1")
@@ -99,12 +102,15 @@ class ExportScheduler:
         self.observer = observer or _Quiet()
         self.workers = finish_workers
         self.clock = clock
-        self.sleep = sleep
         self.backoff: dict[str, Backoff] = {}
         self.next_poll: dict[str, float] = {}
         self.hold_starts: dict[str, float] = {}  # region -> no start before this time (throttled/limit)
         self.limit: dict[str, int] = {}  # region -> current start budget (lowered on ResourceLimitExceeded)
         self.calls: Counter[str] = Counter()
+        # set by another thread (a failed branch of the release): no new task starts, active tasks
+        # keep running in AWS and a re-run resumes them
+        self.stop = stop or threading.Event()
+        self.sleep = sleep or self.stop.wait  # waiting ends early when told to stop
         self._futures: dict[Future[Any], JobRun] = {}
 
     # -- the loop ----------------------------------------------------------------------------------
@@ -118,14 +124,26 @@ class ExportScheduler:
                     self._poll_soon(run.job.region)
             for run in [r for r in self.runs if r.phase is Phase.FINISHING and r.result is None]:
                 self._submit_finish(run, None)
-            while any(r.open for r in self.runs):
+            while any(r.open for r in self.runs) and not self.stop.is_set():
                 self._collect_finished()
                 self._start_eligible()
                 self._poll_due()
                 self._check_timeouts()
                 if any(r.open for r in self.runs):
                     self._wait()
+            if self.stop.is_set():
+                self._stopped()
         return self.runs
+
+    def _stopped(self) -> None:
+        """Told to stop: renames already running finish; tasks in AWS are left running (resumable)."""
+        wait(list(self._futures))
+        self._collect_finished()
+        for run in self.runs:
+            if run.phase is Phase.PENDING:
+                self._fail(run, "not started: the run was stopped")
+            elif run.phase is Phase.ACTIVE:
+                self._fail(run, f"stopped waiting; export task {run.task_id} keeps running, a re-run resumes it")
 
     # -- starting --------------------------------------------------------------------------------------
     def _active_count(self, region: str) -> int:
@@ -134,14 +152,14 @@ class ExportScheduler:
 
     def _start_eligible(self) -> None:
         now = self.clock()
-        busy_amis = {(r.job.region, r.job.ami_id) for r in self.runs if r.phase is Phase.ACTIVE}
-        left = Counter((r.job.region, r.job.ami_id) for r in self.runs if r.phase is Phase.PENDING)
+        busy_amis = {(r.job.region, r.job.export_ami) for r in self.runs if r.phase is Phase.ACTIVE}
+        left = Counter((r.job.region, r.job.export_ami) for r in self.runs if r.phase is Phase.PENDING)
         pending = sorted(
             (r for r in self.runs if r.phase is Phase.PENDING),
-            key=lambda r: -left[(r.job.region, r.job.ami_id)],
+            key=lambda r: -left[(r.job.region, r.job.export_ami)],
         )
         for run in pending:
-            region, ami = run.job.region, run.job.ami_id
+            region, ami = run.job.region, run.job.export_ami
             if (region, ami) in busy_amis or self.hold_starts.get(region, 0) > now:
                 continue
             if self._active_count(region) >= self.limit.get(region, self.max_active):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xal import defaults, naming
-from xal.aws.export_tasks import FORMAT_TAG, TaskState
+from xal.aws.export_tasks import FORMAT_TAG, RELEASE_AMI_TAG, TaskState
 from xal.aws.ledger import CREATED, EXPORT_TASK, Ledger
 from xal.aws.tags import tag_list
 from xal.errors import UsageError
@@ -35,9 +35,14 @@ class ExportJob:
     """One disk image to produce: an AMI of an asset in a region, in one format."""
 
     asset_id: str
-    ami_id: str
+    ami_id: str  # the release AMI: names, resume and the manifest refer to it
     region: str
     fmt: VmFormat
+    source_ami: str | None = None  # the AMI actually exported: a sibling of ami_id (see siblings.py)
+
+    @property
+    def export_ami(self) -> str:
+        return self.source_ami or self.ami_id
 
     @property
     def label(self) -> str:
@@ -56,6 +61,8 @@ class ExportTarget:
 def client_token(job: ExportJob, attempt: int) -> str:
     """Deterministic idempotency token (AWS allows 64 ASCII characters)."""
     seed = f"xal-export|{job.asset_id}|{job.ami_id}|{job.fmt.value}|{attempt}"
+    if job.export_ami != job.ami_id:  # a sibling: another AMI is another request (same token = mismatch)
+        seed += f"|{job.export_ami}"
     return hashlib.sha256(seed.encode()).hexdigest()[:64]
 
 
@@ -63,20 +70,22 @@ def start_export(
     ec2: Any, job: ExportJob, target: ExportTarget, attempt: int = 0, ledger: Ledger | None = None
 ) -> TaskState:
     """ExportImage for one job, tagged with the asset-id and the format (recorded in ``ledger`` first)."""
-    where = {"image": job.ami_id, "format": job.fmt.value, "bucket": target.bucket}
+    where = {"image": job.export_ami, "format": job.fmt.value, "bucket": target.bucket}
     if ledger is not None:
         ledger.record(EXPORT_TASK, job.region, **where, prefix=naming.s3_prefix(job.asset_id))
     response = ec2.export_image(
-        ImageId=job.ami_id,
+        ImageId=job.export_ami,
         DiskImageFormat=job.fmt.value,
         RoleName=target.role_name,
         S3ExportLocation={"S3Bucket": target.bucket, "S3Prefix": naming.s3_prefix(job.asset_id)},
-        Description=f"Exasol AI-Lab {job.asset_id} {job.fmt.value} from {job.ami_id}",
+        Description=f"Exasol AI-Lab {job.asset_id} {job.fmt.value} from {job.export_ami}",
         ClientToken=client_token(job, attempt),
         TagSpecifications=[
             {
                 "ResourceType": "export-image-task",
-                "Tags": tag_list(naming.asset_tags(job.asset_id, **{FORMAT_TAG: job.fmt.value})),
+                "Tags": tag_list(
+                    naming.asset_tags(job.asset_id, **{FORMAT_TAG: job.fmt.value, RELEASE_AMI_TAG: job.ami_id})
+                ),
             }
         ],
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 from xal import defaults
 from xal.aws.checkip import caller_cidr
 from xal.aws.errors import error_code, is_not_found
+from xal.aws.identity import resolve_owner
 from xal.aws.session import AwsSessionFactory
 from xal.aws.temporary_instances import InstanceSpec, TemporaryInstances, sigterm_as_interrupt, uninterruptible
 from xal.config import Settings
@@ -132,7 +133,9 @@ def boot_test_aws(
     if settings.endpoint_is_local and spec is run_spec:
         raise UsageError("a rehearsal AMI boots from its local image, not as an instance of the emulator")
     cidr = caller_cidr(settings, request.cidr, "--cidr")
-    instances = TemporaryInstances(settings, factory or AwsSessionFactory(settings), "boot-test", "boot")
+    factory = factory or AwsSessionFactory(settings)
+    resolve_owner(factory)  # the owner tag on everything the boot test creates
+    instances = TemporaryInstances(settings, factory, "boot-test", "boot")
     try:
         images = instances.ec2.describe_images(ImageIds=[request.ami_id])["Images"]
     except Exception as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Any
 
 from xal import defaults, naming
 from xal.aws.checkip import caller_cidr
+from xal.aws.identity import resolve_owner
 from xal.aws.ledger import CREATED, ENDED, PACKER_BUILD, Ledger
+from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
 from xal.errors import UsageError, XalError
 from xal.image.build_log import PackerObserver
@@ -68,6 +71,8 @@ class AmiBuildRequest:
     # how the build is shown while it runs; a request carries it so callers that pass the request
     # on (create-vm) show the build the way their caller chose
     observer: PackerObserver | None = field(default=None, compare=False, repr=False)
+    # set by another thread to stop the build (Packer gets SIGINT and cleans up): the release graph
+    cancel: threading.Event | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "on_error", OnError.parse(self.on_error))
@@ -138,6 +143,7 @@ def packer_variables(settings: Settings, request: AmiBuildRequest, generation: G
 def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary | None = None) -> BuildManifest:
     """Build the AMI (and its region copies) and write the build manifest."""
     check_target_safety(settings, request.communicator)
+    resolve_owner(AwsSessionFactory(settings))  # the owner tag Packer puts on what it creates
     packer = packer or PackerBinary()
     started = time.time()
     variables = packer_variables(settings, request, packer.generation())
@@ -159,6 +165,7 @@ def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary
             on_error=request.on_error,
             debug=request.debug,
             observer=request.observer,
+            cancel=request.cancel,
         )
     finally:  # Packer has exited and run its own cleanup; only a killed xal leaves the intent open
         ledger.record(PACKER_BUILD, settings.region, name=variables["ami_name"], phase=ENDED, build=build_id)

@@ -64,6 +64,7 @@ class BuildLog:
     steps: list[Step] = field(default_factory=list)
     task: str | None = None
     tasks_done: int = 0
+    tasks_total: int | None = None  # from the playbook's task list (xal.ansible.listing); None: unknown
     _log: IO[str] | None = None
     _output: ProvisionerOutput = field(default_factory=ProvisionerOutput)
     _t0: float = field(default_factory=time.monotonic)
@@ -101,7 +102,13 @@ class BuildLog:
             self.tasks_done += 1
             current = self.steps[-1] if self.steps else None
             prefix = f"{current.source}: " if current else ""
-            self.observer.task(redact(f"{prefix}ansible task {self.tasks_done}: {task}"), time.monotonic() - self._t0)
+            self.observer.task(redact(f"{prefix}{self.task_counter()}: {task}"), time.monotonic() - self._t0)
+
+    def task_counter(self) -> str:
+        """``task 14 of 96`` (the total is an estimate: never shown below the count)."""
+        if self.tasks_total is None:
+            return f"task {self.tasks_done}"
+        return f"task {self.tasks_done} of {max(self.tasks_total, self.tasks_done)}"
 
     def step_table(self) -> list[dict[str, Any]]:
         return [{"source": s.source, "step": s.name, "start": s.started, "seconds": s.seconds} for s in self.steps]

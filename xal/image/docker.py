@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ class DockerBuildRequest:
     debug: bool = False
     manifest_path: Path | None = None
     observer: PackerObserver | None = field(default=None, compare=False, repr=False)  # see AmiBuildRequest
+    # set by another thread to stop the build (Packer gets SIGINT and cleans up): the release graph
+    cancel: threading.Event | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "on_error", OnError.parse(self.on_error))
@@ -169,6 +172,7 @@ def build_docker(settings: Settings, request: DockerBuildRequest, packer: Packer
         debug=request.debug,
         observer=request.observer,
         explain=pull_failure(request.base_image) if request.pull else None,
+        cancel=request.cancel,
     )
     reference = f"{request.repository}:{tags[0]}"
     manifest = result.manifest(

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from xal import defaults
+from xal.ansible.listing import count_playbook_tasks
 from xal.aws.emulator import EMULATOR_CREDENTIALS, LOCAL_GUARD_ENV
 from xal.config import Settings
 from xal.errors import ExitCode, XalError
@@ -163,6 +165,7 @@ def run_packer_build(
     debug: bool = False,
     observer: PackerObserver | None = None,
     explain: Callable[[BuildOutcome], XalError | None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> PackerBuildResult:
     """Render, check and run one build; raises XalError (with Packer's errors) when it fails.
 
@@ -194,13 +197,14 @@ def run_packer_build(
     outcome = BuildOutcome()
     log_path = build_dir / "packer.log"
 
-    with BuildLog(log_path, observer or QuietPackerObserver()) as progress:
+    total = count_playbook_tasks(ansible_dir() / PLAYBOOK, Path(all_vars["ansible_vars_file"]))
+    with BuildLog(log_path, observer or QuietPackerObserver(), tasks_total=total) as progress:
 
         def on_event(event: Any) -> None:
             outcome.feed(event)
             progress(event)
 
-        run = packer.build(build_dir, var_file, env, on_event, only=only, on_error=on_error, debug=debug)
+        run = packer.build(build_dir, var_file, env, on_event, only=only, on_error=on_error, debug=debug, cancel=cancel)
     if run.interrupted:
         raise XalError(f"build interrupted; Packer ran its cleanup (log: {log_path})", ExitCode.INTERRUPTED)
     if run.returncode != 0 or outcome.errors:

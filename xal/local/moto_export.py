@@ -14,7 +14,13 @@ The fake behaves like AWS where xal depends on it:
 - at most ``max_active_per_region`` active tasks (``ResourceLimitExceeded``) and one active task
   per AMI (``IncorrectState``), so a scheduler that ignores the limits fails loudly;
 - a failure can be injected per (ami, format): the task ends ``deleted`` with that StatusMessage;
-- CancelExportTask ends an active task ``deleted`` (``IncorrectState`` once it has ended).
+- CancelExportTask ends an active task ``deleted`` (``IncorrectState`` once it has ended);
+- RegisterImage (for the sibling AMIs of a parallel export) registers an AMI on the *given*
+  snapshots (moto's own makes up a new snapshot and drops the mapping, tags and attributes): the
+  snapshots must exist, the name must be unique, the tags of ``TagSpecifications`` are kept, and
+  the call's parameters are remembered (``registered``) for what DescribeImages does not return.
+
+The disk image a completed task leaves in S3 is written by one function, :func:`write_disk_image`.
 
 It also counts calls per action and the highest concurrency seen, for tests and the benchmark.
 It relies on moto internals (``EC2Response``, ``ActionResult``, ``s3_backends``); if they change,
@@ -40,6 +46,10 @@ from xal.config import Settings
 from xal.naming import PERMANENT_STACKS
 
 MIB = 1024 * 1024
+REGISTER_PARAMETERS = (
+    *("Name", "Architecture", "BootMode", "EnaSupport", "SriovNetSupport", "RootDeviceName"),
+    *("VirtualizationType", "ImdsSupport", "BlockDeviceMappings", "TagSpecifications"),
+)
 Duration = float | Callable[[str, str], float]
 
 
@@ -83,6 +93,8 @@ class MotoExportFake:
         self.tokens: dict[tuple[str, str, str], str] = {}
         self.calls: Counter[str] = Counter()
         self.max_active: Counter[str] = Counter()  # region -> highest number of simultaneously active tasks
+        self.registered: dict[str, dict[str, Any]] = {}  # AMI id -> RegisterImage parameters
+        self.disk_of: dict[str, str] = {}  # registered AMI -> the AMI whose snapshots (disk) it shares
         self._lock = threading.Lock()
         self._saved: dict[str, Any] = {}
 
@@ -101,10 +113,14 @@ class MotoExportFake:
         def cancel_export_task(self: Any) -> Any:
             return fake._cancel(self)
 
+        def register_image(self: Any) -> Any:
+            return fake._register(self)
+
         for name, impl in (
             ("export_image", export_image),
             ("describe_export_image_tasks", describe_export_image_tasks),
             ("cancel_export_task", cancel_export_task),
+            ("register_image", register_image),
         ):
             self._saved[name] = EC2Response.__dict__.get(name)
             setattr(EC2Response, name, impl)
@@ -140,12 +156,10 @@ class MotoExportFake:
             task.data.update(Status="deleted", StatusMessage=task.failure)
             task.data.pop("Progress", None)
             return
-        from moto.s3.models import s3_backends
-
         loc = task.data["S3ExportLocation"]
         key = f"{loc.get('S3Prefix', '')}{task.data['ExportImageTaskId']}.{task.fmt.lower()}"
-        body = image_bytes(task.data["ImageId"], task.fmt, self.config.object_size)
-        s3_backends[task.account]["aws"].put_object(loc["S3Bucket"], key, body)
+        disk = self.disk_of.get(task.data["ImageId"], task.data["ImageId"])  # a sibling exports the same disk
+        write_disk_image(task.account, loc["S3Bucket"], key, disk, task.fmt, self.config.object_size)
         task.data.update(Status="completed", Progress="100")
         task.data.pop("StatusMessage", None)
 
@@ -201,8 +215,8 @@ class MotoExportFake:
                 region,
                 fmt,
                 now,
-                self.config.seconds(image_id, fmt),
-                self.config.failures.get((image_id, fmt)),
+                self.config.seconds(self.disk_of.get(image_id, image_id), fmt),  # by the disk: a sibling too
+                self.config.failures.get((self.disk_of.get(image_id, image_id), fmt)),
             )
             if token:
                 self.tokens[(account, region, token)] = tid
@@ -253,12 +267,54 @@ class MotoExportFake:
             task.data.pop("Progress", None)
             return ActionResult({})
 
+    def _register(self, response: Any) -> Any:
+        """RegisterImage on existing snapshots, with tags and attributes (see the module docs)."""
+        from moto.core.responses import ActionResult
+        from moto.ec2.exceptions import EC2ClientError
+
+        backend = response.ec2_backend
+        name = response._get_param("Name")
+        mappings = response._get_param("BlockDeviceMappings", []) or []
+        with self._lock:
+            self.calls["RegisterImage"] += 1
+            if any(a.name == name for a in backend.amis.values()):
+                raise EC2ClientError("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by an AMI")
+            ids = [m["Ebs"]["SnapshotId"] for m in mappings if "SnapshotId" in m.get("Ebs", {})]
+            snapshots = [backend.get_snapshot(i) for i in ids]  # InvalidSnapshot.NotFound like AWS
+            if not snapshots:
+                raise EC2ClientError("InvalidParameterCombination", "a mapping with a snapshot is required")
+            ami = backend.register_image(name, response._get_param("Description", ""))
+            backend.snapshots.pop(ami.ebs_snapshot.id, None)  # moto's invented snapshot: not AWS's behaviour
+            owner = next((a.id for a in backend.amis.values() if a.ebs_snapshot is snapshots[0]), ami.id)
+            self.disk_of[ami.id] = self.disk_of.get(owner, owner)
+            ami.ebs_snapshot = snapshots[0]
+            ami.architecture = response._get_param("Architecture") or "x86_64"
+            ami.root_device_name = response._get_param("RootDeviceName") or mappings[0]["DeviceName"]
+            ami.boot_mode = response._get_param("BootMode")
+            ami.virtualization_type = response._get_param("VirtualizationType") or "hvm"
+            ami.sriov = response._get_param("SriovNetSupport") or ami.sriov
+            for spec in response._get_param("TagSpecifications", []) or []:
+                if spec.get("ResourceType") == "image":
+                    backend.create_tags([ami.id], {t["Key"]: t["Value"] for t in spec.get("Tags", [])})
+            self.registered[ami.id] = {k: response._get_param(k) for k in REGISTER_PARAMETERS}
+            return ActionResult({"ImageId": ami.id})
+
     @staticmethod
     def _public(task: _Task) -> dict[str, Any]:
         data = dict(task.data)
         data["S3ExportLocation"] = dict(data["S3ExportLocation"])
         data["Tags"] = [dict(t) for t in data["Tags"]]
         return data
+
+
+def write_disk_image(account: str, bucket: str, key: str, ami_id: str, fmt: str, size: int) -> None:
+    """What a completed export task leaves in S3: the disk image of ``ami_id`` in ``fmt``.
+
+    The one place that writes it, so a fake writing real disk images changes only this function.
+    """
+    from moto.s3.models import s3_backends
+
+    s3_backends[account]["aws"].put_object(bucket, key, image_bytes(ami_id, fmt, size))
 
 
 @contextmanager

@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -120,8 +121,12 @@ class PackerBinary:
         only: list[str] | None = None,
         on_error: OnError | str = OnError.CLEANUP,
         debug: bool = False,
+        cancel: threading.Event | None = None,
     ) -> PackerRun:
-        """Run ``packer build -machine-readable``; every parsed line goes to ``on_event``."""
+        """Run ``packer build -machine-readable``; every parsed line goes to ``on_event``.
+
+        Ctrl-C/SIGTERM (main thread) or ``cancel`` (any thread, e.g. a failed branch of the release
+        graph) send Packer one SIGINT: it runs its cleanup (instance, group, key pair) and exits."""
         on_error = OnError.parse(on_error)
         argv = [
             self.path(),
@@ -152,11 +157,21 @@ class PackerBinary:
 
         def forward(signum: int, _frame: object) -> None:
             nonlocal interrupted
-            if proc.poll() is None:
+            if proc.poll() is None and not interrupted:
                 interrupted = True
                 os.killpg(proc.pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
 
-        previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+        def watch() -> None:
+            while proc.poll() is None:
+                if cancel is not None and cancel.wait(0.5):
+                    forward(signal.SIGINT, None)
+                    return
+
+        previous = {}
+        if threading.current_thread() is threading.main_thread():  # signal handlers: main thread only
+            previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+        if cancel is not None:
+            threading.Thread(target=watch, name="xal-packer-cancel", daemon=True).start()
         try:
             assert proc.stdout is not None
             for line in proc.stdout:

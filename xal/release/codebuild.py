@@ -90,7 +90,7 @@ def environment_overrides(request: ReleaseBuildRequest) -> list[dict[str, str]]:
             raise UsageError(f"invalid repository {request.repository!r}; expected OWNER/REPO")
         variables["XAL_GITHUB_REPOSITORY"] = request.repository
     if request.ami_regions:
-        variables["AMI_REGION_OPTIONS"] = " ".join(f"--ami-region {r}" for r in request.ami_regions)
+        variables["AMI_REGION_OPTIONS"] = " ".join(f"--copy-to-region {r}" for r in request.ami_regions)
     for name, value in variables.items():
         if redact(value) != value:  # defence in depth: a secret must never become a plaintext override
             raise XalError(f"refusing to start the build: {name} would carry a secret in plain text")

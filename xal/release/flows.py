@@ -22,7 +22,7 @@ from xal.release.codebuild import (
     run_release_build,
 )
 from xal.release.github_release import GitHubReleases, github_token
-from xal.release.notes import load_manifests, merge_into_body, render_markdown, render_section
+from xal.release.notes import RELEASE_FILES, load_manifests, merge_into_body, render_markdown, render_section
 from xal.release.upload_url import parse_upload_url
 
 log = logging.getLogger(__name__)
@@ -95,17 +95,20 @@ def update_release(
     releases: GitHubReleases | None = None,
 ) -> dict[str, Any]:
     """Put the release notes into the release body (replacing an earlier xal section) and attach
-    ``artifacts.md`` and the manifests as assets (replacing earlier ones of the same name)."""
+    ``artifacts.md``, the manifests and - when a release run left them next to the manifests -
+    ``SHA256SUMS``, ``timeline.svg`` and ``release-manifest.json`` (replacing same-named assets)."""
     manifests = load_manifests(asset_id, ami_manifest, docker_manifest)
-    markdown = render_markdown(manifests, cdn_domain)
+    markdown = render_markdown(manifests, cdn_domain, github.repository)
     releases = releases or github.releases()
     release = releases.get(release_id)
     before = release.body or ""
-    body = merge_into_body(before, render_section(manifests, cdn_domain))
+    body = merge_into_body(before, render_section(manifests, cdn_domain, github.repository))
     if body != before:
         releases.set_body(release, body)
     files = [(ARTIFACTS_FILE, markdown.encode(), "text/markdown")]
     files += [(path.name, path.read_bytes(), "application/json") for path in manifests.paths.values()]
+    folder = next(iter(manifests.paths.values())).parent  # SHA256SUMS, timeline, release manifest
+    files += [(n, (folder / n).read_bytes(), t) for n, t in RELEASE_FILES.items() if (folder / n).is_file()]
     assets = releases.replace_assets(release, files)
     return {
         "release_id": release_id,

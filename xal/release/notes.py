@@ -1,10 +1,12 @@
 """Release notes from the build manifests: Docker pull line, AMIs per region, VM images.
 
 Everything comes from the manifests the release build wrote (``.xal/builds/<asset-id>/``):
-the ami manifest holds the AMI per region and, after ``xal export``, the VM images with size,
-S3's composite SHA-256 and CloudFront URL; the docker manifest holds the pushed tags. No AWS call
-is made. The section is wrapped in HTML comment markers so that updating a release replaces it
-instead of appending it a second time.
+the ami manifest holds the AMI per region (after ``xal release`` with name, public flag and
+creation date) and, after ``xal export``, the VM images with size, S3's composite SHA-256 (after
+``xal release`` also the plain SHA-256 that ``sha256sum -c SHA256SUMS`` checks) and CloudFront
+URL; the docker manifest holds the pushed tags. When the release drew ``timeline.svg``, the notes
+link it (as the release asset). No AWS call is made. The section is wrapped in HTML comment
+markers so that updating a release replaces it instead of appending it a second time.
 """
 
 from __future__ import annotations
@@ -13,17 +15,24 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from xal import defaults
 from xal.errors import NotFoundError, XalError
+from xal.export.checksums import SUMS_FILE
 from xal.export.rename import image_url
 from xal.manifest import BuildManifest, default_manifest_path
-from xal.naming import validate_asset_id
+from xal.naming import sums_key, validate_asset_id
 
 log = logging.getLogger(__name__)
 
 MARK_START = "<!-- xal:artifacts:start -->"
 MARK_END = "<!-- xal:artifacts:end -->"
 COPY_AMI_DOC = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/CopyingAMIs.html"
+# the files a release run keeps next to the manifests (and attaches to the GitHub release)
+TIMELINE_FILE = "timeline.svg"
+RECORD_FILE = "release-manifest.json"
+RELEASE_FILES = {SUMS_FILE: "text/plain", TIMELINE_FILE: "image/svg+xml", RECORD_FILE: "application/json"}
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,9 @@ def verify_command(image: dict[str, Any]) -> str:
     return f"openssl dgst -sha256 -binary {name} | base64"
 
 
-def render_markdown(manifests: ReleaseManifests, cdn_domain: str | None = None) -> str:
+def render_markdown(
+    manifests: ReleaseManifests, cdn_domain: str | None = None, repository: str = defaults.GITHUB_REPOSITORY
+) -> str:
     """The notes as markdown (what ``artifacts.md`` holds), without the markers."""
     lines = [f"## Artifacts of AI-Lab {manifests.asset_id}", ""]
     docker = manifests.docker
@@ -111,15 +122,28 @@ def render_markdown(manifests: ReleaseManifests, cdn_domain: str | None = None) 
         lines += ["### Docker image", "", "```shell", f"docker pull {reference}", "```", ""]
     ami = manifests.ami
     if ami and ami.amis:
-        lines += ["### Amazon Machine Images (AMI)", "", "| Region | AMI ID |", "| --- | --- |"]
-        lines += [f"| `{region}` | `{ami_id}` |" for region, ami_id in sorted(ami.amis.items())]
+        lines += ["### Amazon Machine Images (AMI)", ""]
+        details = ami.extra.get("ami_details") or {}
+        if details:  # recorded by the release run: name, public flag, creation date
+            lines += ["| Region | AMI ID | Name | Public | Created |", "| --- | --- | --- | --- | --- |"]
+            for region, ami_id in sorted(ami.amis.items()):
+                d = details.get(region) or {}
+                public = "yes" if d.get("public", ami_id in ami.public_amis) else "no"
+                lines.append(
+                    f"| `{region}` | `{ami_id}` | `{d.get('name', 'n/a')}` | {public} | {d.get('created') or 'n/a'} |"
+                )
+        else:
+            lines += ["| Region | AMI ID |", "| --- | --- |"]
+            lines += [f"| `{region}` | `{ami_id}` |" for region, ami_id in sorted(ami.amis.items())]
         lines += [
             "",
             f"To launch the AI-Lab in another region, [copy the AMI]({COPY_AMI_DOC}) to that region first.",
             "",
         ]
     images = sorted(ami.vm_images if ami else [], key=lambda i: str(i.get("format")))
-    if images:
+    if images and all(i.get("sha256_hex") for i in images):
+        lines += _full_checksum_section(manifests.asset_id, images, cdn_domain, repository)
+    elif images:
         lines += [
             "### VM images",
             "",
@@ -147,12 +171,50 @@ def render_markdown(manifests: ReleaseManifests, cdn_domain: str | None = None) 
         ]
     if len(lines) == 2:
         raise NotFoundError(f"the manifests of asset-id {manifests.asset_id} record no artifacts yet")
+    folder = next(iter(manifests.paths.values())).parent
+    if (folder / TIMELINE_FILE).is_file():
+        url = release_asset_url(repository, manifests.asset_id, TIMELINE_FILE)
+        lines += ["### Timeline", "", f"How this release was built, step by step: [{TIMELINE_FILE}]({url})", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_section(manifests: ReleaseManifests, cdn_domain: str | None = None) -> str:
+def release_asset_url(repository: str, tag: str, name: str) -> str:
+    """Where GitHub serves an asset of the release with ``tag`` (the release tag is the asset-id)."""
+    return f"https://github.com/{repository}/releases/download/{quote(tag)}/{quote(name)}"
+
+
+def _full_checksum_section(
+    asset_id: str, images: list[dict[str, Any]], cdn_domain: str | None, repository: str
+) -> list[str]:
+    """The images with their plain SHA-256 and the one line that checks a download with sha256sum."""
+    lines = ["### VM images", "", "| Format | File | Size | SHA-256 | Download |", "| --- | --- | --- | --- | --- |"]
+    for image in images:
+        key = str(image["key"])
+        url = image.get("url") or image_url(cdn_domain, key)
+        if not url:
+            log.warning("VM image %s has no download URL (no CloudFront domain); pass --cdn-domain", key)
+        lines.append(
+            f"| {image.get('format')} | `{key.rsplit('/', 1)[-1]}` | {human_size(int(image.get('size') or 0))} "
+            f"| `{image['sha256_hex']}` | {url or 'not published'} |"
+        )
+    sums = image_url(cdn_domain, sums_key(asset_id)) or release_asset_url(repository, asset_id, SUMS_FILE)
+    return [
+        *lines,
+        "",
+        f"To check a download, put [{SUMS_FILE}]({sums}) next to it and run:",
+        "",
+        "```shell",
+        f"sha256sum -c {SUMS_FILE} --ignore-missing",
+        "```",
+        "",
+    ]
+
+
+def render_section(
+    manifests: ReleaseManifests, cdn_domain: str | None = None, repository: str = defaults.GITHUB_REPOSITORY
+) -> str:
     """The notes wrapped in the markers, as they go into the release body."""
-    return f"{MARK_START}\n{render_markdown(manifests, cdn_domain)}{MARK_END}"
+    return f"{MARK_START}\n{render_markdown(manifests, cdn_domain, repository)}{MARK_END}"
 
 
 def merge_into_body(body: str | None, section: str) -> str:
@@ -175,9 +237,10 @@ def release_notes(
     ami_manifest: Path | None = None,
     docker_manifest: Path | None = None,
     cdn_domain: str | None = None,
+    repository: str = defaults.GITHUB_REPOSITORY,
 ) -> str:
     """The notes of an asset as markdown, from its manifests (``xal release-notes``)."""
-    return render_markdown(load_manifests(asset_id, ami_manifest, docker_manifest), cdn_domain)
+    return render_markdown(load_manifests(asset_id, ami_manifest, docker_manifest), cdn_domain, repository)
 
 
 def write_release_notes(out: Path, asset_id: str, **sources: Any) -> Path:

@@ -433,3 +433,58 @@ def test_ledger_ids_find_untagged_groups_and_instances(moto_endpoint, capsys) ->
         == "terminated"
     )
     assert not ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroups"]
+
+
+def test_a_killed_export_leaves_a_sibling_that_show_and_cleanup_know(moto_endpoint, fake, capsys) -> None:
+    """A sibling AMI shares the release AMI's snapshot: listed as a sibling, deleted by cleanup, and
+    the shared snapshot stays with the (kept, public) release AMI."""
+    from xal.aws.session import AwsSessionFactory
+    from xal.config import Settings
+    from xal.export.siblings import ensure_siblings
+    from xal.naming import VmFormat
+
+    seed_bucket_stack(moto_endpoint)
+    ami = seed_ami(moto_endpoint, "8.1.0")
+    ec2 = boto3.client("ec2", endpoint_url=moto_endpoint, region_name=REGION)
+    ec2.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"Group": "all"}]})
+    image = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    snapshot = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    factory = AwsSessionFactory(Settings(aws_endpoint_url=moto_endpoint, asset_id="8.1.0"))
+    sibling = ensure_siblings(factory, "8.1.0", REGION, image, [VmFormat.VMDK])[VmFormat.VMDK]  # then killed
+    common = ["--asset-id", "8.1.0", "--aws-endpoint-url", moto_endpoint]
+
+    code, out, _ = _cli(capsys, "show-aws-assets", "--format", "json", *common)
+    assert code == 0
+    found = {(r["type"], r["id"]): r for r in json.loads(out)["resources"]}
+    assert found[("ami", sibling)]["detail"].startswith(f"export sibling of {ami}")
+    assert found[("snapshot", snapshot)]["refs"] == {"ami": ami}  # the release AMI's, not the sibling's
+
+    code, out, err = _cli(capsys, "cleanup", "--keep-released", *common)
+    assert code == 0, err
+    assert f"deleted  ami {sibling}" in out
+    assert [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]] == [ami]
+    assert ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["State"] == "completed"
+
+
+def test_show_lists_download_urls_snapshot_progress_and_stack_resources(moto_endpoint, fake, capsys) -> None:
+    bucket = seed_bucket_stack(moto_endpoint)["VMBucketId"]
+    mine = _seed(moto_endpoint, "8.2.0", bucket)
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION)
+    s3.put_object(Bucket=bucket, Key="ai_lab/8.2.0/SHA256SUMS", Body=b"0" * 64 + b"  exasol-ai-lab-8.2.0.vmdk\n")
+    code, out, _ = _cli(
+        capsys, "show-aws-assets", "--asset-id", "8.2.0", "--aws-endpoint-url", moto_endpoint, "--format", "json"
+    )
+    assert code == 0
+    found = {(r["type"], r["id"]): r for r in json.loads(out)["resources"]}
+    image = found[("s3-object", f"s3://{bucket}/ai_lab/8.2.0/exasol-ai-lab-8.2.0.vmdk")]
+    assert image["refs"]["url"] == "https://d111111abcdef8.cloudfront.net/ai_lab/8.2.0/exasol-ai-lab-8.2.0.vmdk"
+    sums = found[("s3-object", f"s3://{bucket}/ai_lab/8.2.0/SHA256SUMS")]
+    assert sums["released"] and sums["refs"]["url"].endswith("/ai_lab/8.2.0/SHA256SUMS")
+    raw = found[("s3-object", f"s3://{bucket}/ai_lab/8.2.0/export-ami-1.vhd")]
+    assert "url" not in raw["refs"] and not raw["released"]  # an export's raw output is not for download
+    ec2 = boto3.client("ec2", endpoint_url=moto_endpoint, region_name=REGION)
+    snap = ec2.describe_images(ImageIds=[mine["ami"]])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    volume = ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["VolumeId"]
+    assert f"100% done, volume {volume}" in found[("snapshot", snap)]["detail"]
+    stack = found[("stack", mine["stack"])]
+    assert stack["refs"]["resources"].startswith("AWS::SQS::Queue ")

@@ -11,20 +11,22 @@ from xal.cli.main import run_cli
 from xal.errors import ExitCode
 from xal.manifest import BuildManifest, GitInfo
 from xal.naming import VmFormat
+from xal.release.graph import RunRecord
 
 
 def test_create_vm_passes_options_to_the_pipeline(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import xal.export.create_vm as create_vm_module
+    import xal.release.pipeline as pipeline
 
     seen: dict[str, Any] = {}
 
-    def fake_create_vm(settings: Any, request: Any, observer: Any = None) -> BuildManifest:
-        seen.update(settings=settings, request=request)
-        return BuildManifest("7.1.0", "ami", GitInfo(None, None), "1.6.6", amis={"eu-central-1": "ami-1"})
+    def fake_run_release(settings: Any, request: Any, **kw: Any) -> Any:
+        seen.update(settings=settings, request=request, **kw)
+        manifest = BuildManifest("7.1.0", "ami", GitInfo(None, None), "1.6.6", amis={"eu-central-1": "ami-1"})
+        return pipeline.ReleaseResult(RunRecord("7.1.0"), manifest, pipeline.ReleasePaths.of("7.1.0"))
 
-    monkeypatch.setattr(create_vm_module, "create_vm", fake_create_vm)
+    monkeypatch.setattr(pipeline, "run_release", fake_run_release)
     monkeypatch.setenv("XAL_DEFAULT_PASSWORD", "Build-Secret-42")
     argv = [
         "create-vm",
@@ -59,6 +61,7 @@ def test_create_vm_passes_options_to_the_pipeline(
         3,
     )
     assert request.build.communicator.ssh_host == "127.0.0.1"
+    assert (request.docker, request.github) == (None, None)  # create-vm: the graph without them
     assert json.loads(capsys.readouterr().out)["amis"] == {"eu-central-1": "ami-1"}
 
 
@@ -81,3 +84,45 @@ def test_help_lists_the_export_commands(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     for command in ("create-vm", "export", "make-ami-public", "export-vm"):
         assert command in out
+
+
+def test_release_passes_options_to_the_graph(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import xal.release.pipeline as pipeline
+
+    seen: dict[str, Any] = {}
+
+    def fake_run_release(settings: Any, request: Any, **kw: Any) -> Any:
+        seen.update(settings=settings, request=request, **kw)
+        manifest = BuildManifest("7.1.0", "ami", GitInfo(None, None), "1.6.6", amis={"eu-central-1": "ami-1"})
+        return pipeline.ReleaseResult(RunRecord("7.1.0"), manifest, pipeline.ReleasePaths.of("7.1.0"))
+
+    monkeypatch.setattr(pipeline, "run_release", fake_run_release)
+    monkeypatch.setenv("XAL_DEFAULT_PASSWORD", "Build-Secret-42")
+    argv = [
+        "release",
+        "--asset-id",
+        "7.1.0",
+        "--release-id",
+        "42",
+        "--make-ami-public",
+        "--copy-to-region",
+        "us-east-1",
+    ]
+    argv += ["--no-docker-push", "--no-latest", "--checksum-role-arn", "arn:aws:iam::1:role/checksums", "--json"]
+    assert run_cli(argv) == 0
+    request = seen["request"]
+    assert (request.release_id, request.make_public, request.copy_regions) == (42, True, ("us-east-1",))
+    assert (request.docker.push, request.docker.latest) == (False, False)
+    assert request.github.repository == "exasol/ai-lab"
+    assert request.batch_role_arn == "arn:aws:iam::1:role/checksums"
+    assert json.loads(capsys.readouterr().out)["manifest"]["amis"] == {"eu-central-1": "ami-1"}
+
+    assert run_cli(["release", "--asset-id", "7.1.0", "--no-docker", "--no-github", "--json"]) == 0
+    assert (seen["request"].docker, seen["request"].github) == (None, None)
+    capsys.readouterr()
+    assert run_cli(["release", "--asset-id", "7.1.0"]) == ExitCode.USAGE  # pushing needs the registry login
+    assert "--docker-push needs registry credentials" in capsys.readouterr().err
+    assert run_cli(["release", "--asset-id", "7.1.0", "--no-docker"]) == ExitCode.USAGE  # a GitHub release: its id
+    assert "needs --release-id" in capsys.readouterr().err

@@ -458,8 +458,7 @@ def test_ci_buildspec_runs_the_aws_tier_and_release_builds() -> None:
     assert "XAL_AWS_TESTS=1 .venv/bin/python -m pytest tests/aws" in ci
     release = (REPO / "aws-code-build/ci/buildspec_release.yaml").read_text()
     assert "pip install" in release and "-e ." in release and "packer" in release
-    assert "xal build-ami" in release
-    assert re.search(r"xal build-docker .*--push", release)
+    assert re.search(r"\.venv/bin/xal release --asset-id", release)  # the whole release graph, one command
 
 
 # -- IAM least privilege ----------------------------------------------------------------------
@@ -505,5 +504,9 @@ def test_release_workflow_starts_the_release_build() -> None:
     runs = [s["run"] for s in job["steps"] if "run" in s]
     start = next(r for r in runs if "start-release-build" in r)
     assert "--upload-url" in start and "--branch" in start
-    assert "${{" not in start  # values reach the shell through env, never by expression injection
+    check = next(i for i, r in enumerate(runs) if "xal release-check" in r)
+    assert check < runs.index(start)  # the gate runs before anything is built
+    assert "--tag" in runs[check]
+    for run in (start, runs[check]):
+        assert "${{" not in run  # values reach the shell through env, never by expression injection
     assert workflow["permissions"]["id-token"] == "write"

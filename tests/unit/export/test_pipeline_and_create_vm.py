@@ -1,5 +1,5 @@
 """Export flow against moto (with the ExportImage fake): rename, pre-flight, resume, publish,
-copies and the create-vm / export-vm orchestration (builder injected)."""
+copies and export-vm (create-vm is the release graph: tests/unit/release/test_pipeline.py)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,16 @@ from typing import Any
 
 import pytest
 
-from xal.assets.inventory import Inventory
+from xal import naming
 from xal.aws.session import AwsSessionFactory
 from xal.config import Settings
 from xal.errors import NotFoundError, XalError
-from xal.export.create_vm import CreateVmRequest, ExportVmRequest, create_vm, export_vm
+from xal.export.create_vm import ExportVmRequest, export_vm
 from xal.export.pipeline import ExportFailed, ExportRequest, export_images
 from xal.export.preflight import check_amis, check_bucket, check_role, resolve_target
 from xal.export.publish import make_ami_public
 from xal.export.rename import composite_sha256, rename_export
-from xal.export.scheduler import JobRun
 from xal.export.tasks import FORMAT_TAG, PollPolicy
-from xal.image.ami import AmiBuildRequest
 from xal.local.moto_export import (
     FAKE_CDN_DOMAIN,
     MIB,
@@ -32,7 +30,7 @@ from xal.local.moto_export import (
     seed_ami,
     seed_bucket_stack,
 )
-from xal.manifest import BuildManifest, GitInfo
+from xal.manifest import BuildManifest
 from xal.naming import VmFormat
 
 FAST = PollPolicy(initial=0.05, factor=1.5, maximum=0.2, timeout=30)
@@ -94,7 +92,7 @@ def test_rename_is_a_multipart_server_side_copy_with_sha256(env: dict[str, Any])
     assert image.url == "https://d1.cloudfront.net/ai_lab/7.1.0/exasol-ai-lab-7.1.0.vmdk"
     assert keys(env) == ["ai_lab/7.1.0/exasol-ai-lab-7.1.0.vmdk"]
     tags = s3.get_object_tagging(Bucket=bucket, Key=image.key)["TagSet"]
-    assert tags == [{"Key": "exa_ai_lab_id", "Value": "7.1.0"}]
+    assert {t["Key"]: t["Value"] for t in tags} == naming.asset_tags("7.1.0")
 
 
 def test_preflight_errors_are_clear(env: dict[str, Any]) -> None:
@@ -166,6 +164,56 @@ def test_export_failure_then_resume_exports_only_what_is_missing(env: dict[str, 
     assert sorted(i["format"] for i in manifest.vm_images) == ["VHD", "VMDK"]
 
 
+def test_one_ami_three_formats_export_at_once_from_sibling_amis(env: dict[str, Any]) -> None:
+    """AWS (and the fake) refuse a second active task on one AMI; siblings on the same snapshots
+    let all three formats run at once, then go away - the release AMI and its snapshots stay."""
+    ami = seed_ami(env["endpoint"], "7.1.0")
+    fake, ec2 = env["fake"], env["factory"].client("ec2")
+    fake.config.duration = 1.0
+    original = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    snapshot = original["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    result = export_images(env["settings"], request(formats=(VmFormat.VHD, VmFormat.VMDK, VmFormat.RAW)))
+
+    assert fake.max_active["eu-central-1"] == 3  # all three formats were active together
+    assert fake.calls["RegisterImage"] == 2  # the first format exports the release AMI itself
+    assert sorted(i["format"] for i in result.images) == ["RAW", "VHD", "VMDK"]
+    for image in result.images:  # each image is the release AMI's disk, recorded under the release AMI
+        assert image["ami_id"] == ami
+        data = image_bytes(ami, image["format"], 6 * MIB)
+        assert image["sha256"] == composite_sha256([data[i : i + 5 * MIB] for i in range(0, len(data), 5 * MIB)])
+    tasks = ec2.describe_export_image_tasks()["ExportImageTasks"]
+    sources = {t["ImageId"] for t in tasks}
+    assert ami in sources and len(sources) == 3
+    for sibling, params in fake.registered.items():
+        assert sibling in sources
+        assert params["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] == snapshot  # the same disk
+        assert (params["Architecture"], params["RootDeviceName"], params["BootMode"]) == (
+            original["Architecture"],
+            original["RootDeviceName"],
+            original["BootMode"],
+        )
+    # tagged with the asset and its role, recorded in the ledger before RegisterImage
+    entries = [json.loads(line) for line in (env["state"] / "ledger" / "7.1.0.jsonl").read_text().splitlines()]
+    sibling_entries = [e for e in entries if e["type"] == "ami" and e.get("detail", {}).get("role") == "export-sibling"]
+    order = [(e["phase"], e["name"]) for e in sibling_entries]
+    for params in fake.registered.values():
+        assert order.index(("intent", params["Name"])) < order.index(("created", params["Name"]))
+        tags = {t["Key"]: t["Value"] for t in params["TagSpecifications"][0]["Tags"]}
+        assert tags["exa_ai_lab_id"] == "7.1.0" and tags["exa_ai_lab_role"] == "export-sibling"
+    # siblings deregistered once their tasks ended; the release AMI and its snapshot are untouched
+    left = ec2.describe_images(Owners=["self"])["Images"]
+    assert [i["ImageId"] for i in left] == [ami]
+    assert ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["State"] == "completed"
+
+
+def test_without_siblings_the_formats_of_one_ami_run_one_after_the_other(env: dict[str, Any]) -> None:
+    seed_ami(env["endpoint"], "7.1.0")
+    env["fake"].config.duration = 0.3
+    export_images(env["settings"], request(formats=(VmFormat.VHD, VmFormat.VMDK), siblings=False))
+    assert env["fake"].max_active["eu-central-1"] == 1
+    assert env["fake"].calls["RegisterImage"] == 0
+
+
 def test_resume_adopts_an_active_task_instead_of_starting_a_twin(env: dict[str, Any]) -> None:
     ami = seed_ami(env["endpoint"], "7.1.0")
     env["fake"].config.duration = 4.0  # still active when checked, even on a busy CI machine
@@ -202,121 +250,6 @@ def test_make_ami_public_in_every_region_and_copies(env: dict[str, Any]) -> None
         assert image["Public"] is True
     with pytest.raises(NotFoundError, match=r"no AMI tagged exa_ai_lab_id=9\.9\.9"):
         make_ami_public(factory, "9.9.9", ["eu-central-1"])
-
-
-def test_create_vm_runs_build_export_copies_public_into_one_manifest(env: dict[str, Any]) -> None:
-    def builder(settings: Settings, req: AmiBuildRequest) -> BuildManifest:
-        ami = seed_ami(env["endpoint"], settings.asset_id)
-        manifest = BuildManifest("7.1.0", "ami", GitInfo("abc", False), "1.6.6", amis={"eu-central-1": ami})
-        assert req.manifest_path is not None
-        manifest.write(req.manifest_path)
-        return manifest
-
-    manifest = create_vm(
-        env["settings"],
-        CreateVmRequest(export=request(), make_public=True, copy_regions=("us-west-2",), ami_wait=FAST),
-        builder=builder,
-    )
-    assert set(manifest.amis) == {"eu-central-1", "us-west-2"}
-    assert sorted(manifest.public_amis) == sorted(manifest.amis.values())
-    assert sorted(i["format"] for i in manifest.vm_images) == ["VHD", "VMDK"]
-    assert manifest.packer_version == "1.6.6"  # the build's manifest, extended
-    on_disk = json.loads((env["state"] / "builds" / "7.1.0" / "ami-manifest.json").read_text())
-    assert on_disk == manifest.to_dict()
-
-
-class RecordingExportObserver:
-    """An ExportObserver that keeps each job's phases and whether it was shown while the jobs ran."""
-
-    def __init__(self) -> None:
-        self.phases: dict[str, list[str]] = {}
-        self.open = False
-        self.entered = 0
-
-    def __enter__(self) -> RecordingExportObserver:
-        self.open, self.entered = True, self.entered + 1
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.open = False
-
-    def update(self, run: JobRun) -> None:
-        assert self.open, "updates only while the observer is entered"
-        phases = self.phases.setdefault(run.job.label, [])
-        if not phases or phases[-1] != run.phase.value:
-            phases.append(run.phase.value)
-
-
-def test_create_vm_reports_the_export_to_the_observer_of_its_request(env: dict[str, Any]) -> None:
-    """create-vm passes the export request on, so the observer the caller put there sees the export."""
-
-    def builder(settings: Settings, req: AmiBuildRequest) -> BuildManifest:
-        manifest = BuildManifest("7.1.0", "ami", GitInfo("abc", False), "1.6.6", amis={"eu-central-1": ami})
-        assert req.manifest_path is not None
-        manifest.write(req.manifest_path)
-        return manifest
-
-    ami = seed_ami(env["endpoint"], "7.1.0")
-    observer = RecordingExportObserver()
-    create_vm(env["settings"], CreateVmRequest(export=request(observer=observer)), builder=builder)
-    assert observer.entered == 1 and not observer.open
-    assert sorted(observer.phases) == [f"7.1.0 {ami} VHD", f"7.1.0 {ami} VMDK"]
-    assert all(p[0] == "pending" and p[-1] == "done" for p in observer.phases.values())
-
-
-def _failing_builder(env: dict[str, Any]) -> Any:
-    """A build that yields an AMI whose VHD export fails (the VMDK one completes)."""
-
-    def builder(settings: Settings, req: AmiBuildRequest) -> BuildManifest:
-        ami = seed_ami(env["endpoint"], settings.asset_id)
-        env["fake"].config.failures[(ami, "VHD")] = "disk too large"
-        env["ami"] = ami
-        return BuildManifest("7.1.0", "ami", GitInfo(None, None), "1.6.6", amis={"eu-central-1": ami})
-
-    return builder
-
-
-def test_create_vm_failure_hands_the_observer_what_was_left_behind(env: dict[str, Any]) -> None:
-    class Recorder:
-        def __init__(self) -> None:
-            self.inventories: list[Inventory] = []
-
-        def left_behind(self, inventory: Inventory) -> None:
-            self.inventories.append(inventory)
-
-    observer = Recorder()
-    with pytest.raises(ExportFailed, match="disk too large"):
-        create_vm(env["settings"], CreateVmRequest(export=request()), builder=_failing_builder(env), observer=observer)
-    (inventory,) = observer.inventories
-    assert inventory.pattern == "7.1.0" and inventory.bucket == env["bucket"]  # bucket from the bucket stack
-    found = {(r.type, r.id) for r in inventory.resources}
-    assert ("ami", env["ami"]) in found
-    image = env["factory"].client("ec2").describe_images(ImageIds=[env["ami"]])["Images"][0]
-    snapshot = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
-    assert ("snapshot", snapshot) in found  # the snapshot behind the AMI
-    assert ("s3-object", f"s3://{env['bucket']}/ai_lab/7.1.0/exasol-ai-lab-7.1.0.vmdk") in found
-    assert {r.asset_id for r in inventory.resources} == {"7.1.0"}
-
-
-def test_create_vm_cli_failure_shows_the_leftovers_and_the_cleanup_command(
-    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import xal.export.create_vm as create_vm_module
-    from xal.cli.main import run_cli
-
-    monkeypatch.setattr(create_vm_module, "_default_builder", _failing_builder(env))
-    monkeypatch.setenv("XAL_DEFAULT_PASSWORD", "Build-Secret-42")
-    argv = ["create-vm", "--asset-id", "7.1.0", "--aws-endpoint-url", env["endpoint"], "--part-size-mib", "5"]
-    argv += ["--poll-interval", "0.05", "--poll-max-interval", "0.2"]
-    assert run_cli(argv) == 1
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    err = captured.err
-    assert "AMIs (1)" in err and "Snapshots (1)" in err and "S3 objects (1)" in err
-    assert f"resource(s) of asset-id '7.1.0' in regions eu-central-1; bucket s3://{env['bucket']}" in err
-    assert "these assets are kept. To delete them: xal cleanup --asset-id 7.1.0" in err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("error: ") and "disk too large" in last
 
 
 def test_export_vm_images_a_running_instance(env: dict[str, Any]) -> None:

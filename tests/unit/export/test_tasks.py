@@ -10,7 +10,10 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from tests.unit.fakes import FakeClock
+from xal import naming
+from xal.aws.export_tasks import RELEASE_AMI_TAG
 from xal.aws.session import AwsSessionFactory
+from xal.aws.tags import tag_list
 from xal.config import Settings
 from xal.export.pipeline import AwsExportBackend
 from xal.export.scheduler import ExportScheduler, JobRun, Phase
@@ -88,7 +91,7 @@ def expect_start(stub: Stubber, tid: str = "export-ami-1", attempt: int = 0) -> 
             "TagSpecifications": [
                 {
                     "ResourceType": "export-image-task",
-                    "Tags": [{"Key": "exa_ai_lab_id", "Value": "7.1.0"}, {"Key": FORMAT_TAG, "Value": "VMDK"}],
+                    "Tags": tag_list(naming.asset_tags("7.1.0", **{FORMAT_TAG: "VMDK", RELEASE_AMI_TAG: AMI})),
                 }
             ],
         },

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from xal import defaults
+from xal import defaults, naming
 from xal.config import Settings
 from xal.errors import UsageError
 from xal.image.ami import AmiBuildRequest, Communicator, check_target_safety, packer_variables
@@ -43,7 +43,8 @@ def test_template_declares_what_xal_renders(declared: dict) -> None:
     request = AmiBuildRequest(ami_regions=("us-east-1",))
     values = {**_required(), **packer_variables(Settings(asset_id="1.0"), request, Generation.CURRENT)}
     check_variables(declared, values)
-    assert values["tags"] == {"exa_ai_lab_id": "1.0", "Name": "Exasol-AI-Lab-1.0"}
+    assert values["tags"] == {**naming.asset_tags("1.0"), "Name": "Exasol-AI-Lab-1.0"}
+    assert {"exa_ai_lab_id", "exasol:owner", "exasol:project"} <= set(values["tags"])
     assert values["ami_regions"] == ["us-east-1"]
     assert values["ssh_host"] is None  # production: Packer's own communicator defaults
 

@@ -159,7 +159,7 @@ def test_overrides_are_plaintext_and_never_a_secret() -> None:
         DOCKER_LATEST_OPTION="--no-latest",
         DOCKER_PUSH="false",
         XAL_GITHUB_REPOSITORY=REPO,
-        AMI_REGION_OPTIONS="--ami-region us-east-1 --ami-region eu-west-1",
+        AMI_REGION_OPTIONS="--copy-to-region us-east-1 --copy-to-region eu-west-1",
     )
     secrets.register_secret("1.2.0-secret")
     with pytest.raises(XalError, match="ASSET_ID would carry a secret"):
@@ -180,19 +180,17 @@ def test_bad_build_inputs_are_usage_errors(request_: ReleaseBuildRequest, messag
         cb.environment_overrides(request_)
 
 
-def test_buildspec_reads_every_override_and_runs_the_release_steps() -> None:
+def test_buildspec_reads_every_override_and_runs_the_release_graph() -> None:
     text = (REPO_ROOT / "aws-code-build/ci/buildspec_release.yaml").read_text()
     spec = yaml.safe_load(text)
     names = {v["name"] for v in cb.environment_overrides(ReleaseBuildRequest("m", 1, "a", True, REPO, ("us-east-1",)))}
     commands = "\n".join(c for phase in spec["phases"].values() for c in phase.get("commands", []))
-    for name in names - {"XAL_GITHUB_REPOSITORY"}:  # read by xal update-release itself (--repository envvar)
+    for name in names - {"XAL_GITHUB_REPOSITORY"}:  # read by xal release itself (--repository envvar)
         assert f"${name}" in commands or f"${{{name}" in commands, name
     assert spec["env"]["variables"]["MAKE_AMI_PUBLIC_OPTION"] == cb.KEEP_PRIVATE  # private unless overridden
     build = spec["phases"]["build"]["commands"]
-    steps = [re.search(r"xal ([a-z-]+)", c)[1] for c in build]  # type: ignore[index]
-    assert steps == ["build-ami", "build-docker", "export", "make-ami-public", "update-release"]
-    assert build[3].startswith('if [ "$MAKE_AMI_PUBLIC_OPTION" = "--make-ami-public" ]; then')
-    assert '--release-id "$RELEASE_ID" --asset-id "$ASSET_ID"' in build[4]
+    steps = [m for c in build for m in re.findall(r"xal ([a-z-]+)", c)]
+    assert steps == ["release"]  # the one command: the whole release graph
     assert "GITHUB_TOKEN" not in "\n".join(build)
 
 
@@ -227,19 +225,27 @@ def test_buildspec_defaults_never_move_latest() -> None:
 
 
 @pytest.mark.parametrize(
-    ("latest", "push", "argv"),
+    ("public", "latest", "push", "regions", "argv"),
     [
-        (True, True, "build-docker --asset-id 1.2.0 --push --latest"),  # xal start-release-build
-        (False, True, "build-docker --asset-id 1.2.0 --push --no-latest"),  # xal start-test-release-build
-        (False, False, "build-docker --asset-id 1.2.0 --no-latest"),  # ... --no-docker-push
+        (True, True, True, (), "--make-ami-public --docker-push --latest"),  # xal start-release-build
+        (
+            False,
+            False,
+            True,
+            ("us-east-1",),
+            "--no-make-ami-public --copy-to-region us-east-1 --docker-push --no-latest",
+        ),
+        (False, False, False, (), "--no-make-ami-public --no-docker-push --no-latest"),  # ... --no-docker-push
     ],
 )
-def test_buildspec_build_docker_honours_the_overrides(latest: bool, push: bool, argv: str, tmp_path: Path) -> None:
-    request = ReleaseBuildRequest("m", 1, "1.2.0", False, docker_latest=latest, docker_push=push)
+def test_buildspec_release_honours_the_overrides(
+    public: bool, latest: bool, push: bool, regions: tuple[str, ...], argv: str, tmp_path: Path
+) -> None:
+    request = ReleaseBuildRequest("m", 9, "1.2.0", public, ami_regions=regions, docker_latest=latest, docker_push=push)
     env = {v["name"]: v["value"] for v in cb.environment_overrides(request)}
-    result = _run_with_fake_xal(_buildspec_command("build", "xal build-docker"), tmp_path, **env)
+    result = _run_with_fake_xal(_buildspec_command("build", "xal release"), tmp_path, **env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [argv]
+    assert result.stdout.splitlines() == [f"release --asset-id 1.2.0 --release-id 9 {argv}"]
 
 
 @pytest.mark.parametrize(
@@ -286,7 +292,7 @@ def test_options_reach_the_overrides(release_stack: str, start_calls: list[dict[
     (call,) = start_calls
     env = {v["name"]: v["value"] for v in call["environmentVariablesOverride"]}
     assert env["MAKE_AMI_PUBLIC_OPTION"] == "--no-make-ami-public"
-    assert env["AMI_REGION_OPTIONS"] == "--ami-region us-east-1"
+    assert env["AMI_REGION_OPTIONS"] == "--copy-to-region us-east-1"
 
 
 def test_malformed_upload_url_fails_before_any_aws_call(

@@ -201,3 +201,35 @@ def test_cli_without_manifests_exits_not_found(state: Path, capsys: pytest.Captu
     err = capsys.readouterr().err
     assert "error: no build manifest for asset-id 9.9.9" in err
     assert "Traceback" not in err
+
+
+def test_notes_of_a_release_run_show_ami_details_plain_sha256_and_the_timeline(state: Path) -> None:
+    """After `xal release`: each AMI's name, public flag and creation date; the plain SHA-256 with the
+    one-line sha256sum check; the link to timeline.svg as the release asset."""
+    from xal.manifest import BuildManifest
+
+    paths = write_manifests(state)
+    manifest = BuildManifest.load(paths["ami"])
+    manifest.extra["ami_details"] = {
+        "eu-central-1": {
+            "id": "ami-0aaa",
+            "name": "Exasol-AI-Lab-1.2.0",
+            "public": True,
+            "created": "2026-12-01T10:00:00Z",
+        },
+        "us-east-1": {"id": "ami-0bbb", "name": "Exasol-AI-Lab-1.2.0", "public": False, "created": None},
+    }
+    for image in manifest.vm_images:
+        image["sha256_hex"] = f"{image['format'].lower():0>64}"
+    manifest.write(paths["ami"])
+    (paths["ami"].parent / "timeline.svg").write_text("<svg/>")
+    text = release_notes(ASSET)
+    assert "| `eu-central-1` | `ami-0aaa` | `Exasol-AI-Lab-1.2.0` | yes | 2026-12-01T10:00:00Z |" in text
+    assert "| `us-east-1` | `ami-0bbb` | `Exasol-AI-Lab-1.2.0` | no | n/a |" in text
+    assert f"| `{'vmdk':0>64}` |" in text and "composite" not in text
+    assert "[SHA256SUMS](https://d111.cloudfront.net/ai_lab/1.2.0/SHA256SUMS)" not in text  # no CDN given here
+    assert "sha256sum -c SHA256SUMS --ignore-missing" in text
+    assert "https://github.com/exasol/ai-lab/releases/download/1.2.0/SHA256SUMS" in text
+    assert "[timeline.svg](https://github.com/exasol/ai-lab/releases/download/1.2.0/timeline.svg)" in text
+    with_cdn = release_notes(ASSET, cdn_domain="dx.cloudfront.net")
+    assert "[SHA256SUMS](https://dx.cloudfront.net/ai_lab/1.2.0/SHA256SUMS)" in with_cdn
