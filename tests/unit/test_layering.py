@@ -42,6 +42,7 @@ LAZY = {
     "hcl2": "only the variable check before a Packer build needs it",
     "yaml": "only playbook-variable files need it",
     "requests": "only the GitHub upload needs it",
+    "pypiserver": "test/rehearsal dependency (extra 'local'): only a local wheel index needs it",
 }
 
 
