@@ -14,7 +14,9 @@ AWS_MAX_ATTEMPTS = 8  # botocore standard retry mode, total attempts per call
 
 # -- the build machine (AMI build and setup-ec2) ---------------------------------------------------
 INSTANCE_TYPE = "t3.medium"
-SOURCE_AMI_NAME_FILTER = "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*"
+# Ubuntu 24.04 LTS (noble): Python 3.12; the notebook connector needs >= 3.11 (22.04 has 3.10).
+# Canonical names its 24.04 AMIs hvm-ssd-gp3 (gp3 root volume), not hvm-ssd like 22.04's.
+SOURCE_AMI_NAME_FILTER = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
 SOURCE_AMI_OWNERS = ("099720109477",)  # Canonical
 ROOT_VOLUME_SIZE_GB = 100
 SSH_USERNAME = "ubuntu"
@@ -25,7 +27,7 @@ JUPYTER_PORT = 49494
 
 # -- the Docker image ------------------------------------------------------------------------------
 DOCKER_REPOSITORY = "exasol/ai-lab"
-DOCKER_BASE_IMAGE = "ubuntu:22.04"
+DOCKER_BASE_IMAGE = "ubuntu:24.04"
 
 # -- the offline rehearsal -------------------------------------------------------------------------
 REHEARSAL_COPY_REGIONS = ("us-east-1",)

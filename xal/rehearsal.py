@@ -36,7 +36,7 @@ from xal.paths import state_dir
 if TYPE_CHECKING:
     from xal.export.pipeline import ExportObserver
 
-# moto ships Canonical-owned Ubuntu AMIs (not 22.04), so the filter search path is exercised too
+# moto ships Canonical-owned Ubuntu AMIs (not 24.04), so the filter search path is exercised too
 REHEARSAL_AMI_FILTER = "ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*"
 REHEARSAL_OS_PASSWORD = "ailab"  # noqa: S105 - the documented, expired default of the rehearsal image
 REHEARSAL_EXPORT_SECONDS = 3.0  # simulated duration of each export task

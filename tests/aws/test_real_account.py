@@ -2,6 +2,7 @@
 
 import pytest
 
+from xal import defaults
 from xal.aws.session import AwsSessionFactory
 from xal.config import load_settings
 
@@ -16,7 +17,7 @@ def test_credentials_resolve_to_an_account() -> None:
 def test_canonical_source_ami_filter_finds_an_image() -> None:
     factory = AwsSessionFactory(load_settings({}))
     images = factory.client("ec2").describe_images(
-        Owners=["099720109477"],
-        Filters=[{"Name": "name", "Values": ["ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*"]}],
+        Owners=list(defaults.SOURCE_AMI_OWNERS),
+        Filters=[{"Name": "name", "Values": [defaults.SOURCE_AMI_NAME_FILTER]}],
     )["Images"]
     assert images

@@ -136,6 +136,7 @@ def test_ec2_target(ssh_target, tmp_path: Path) -> None:
     ca_body = "".join(ca.strip().splitlines()[1:-1])
     assert ca_body in sh(c, "tr -d '\\n' < /etc/ssl/certs/ca-certificates.crt")
     assert sh(c, "id -nG jupyter").split() == ["jupyter", "docker"]
+    assert sh(c, "id -u jupyter; id -g jupyter").split() == ["1001", "1001"]  # also where 1000 is taken
     assert sh(c, "getent passwd jupyter").strip().split(":")[5:] == [JUPYTER_HOME, "/bin/bash"]
     assert sh(c, f"stat -c %U {VENV} {VENV}/bin/python").split() == ["jupyter", "jupyter"]
     docker_exec(c, f"{VENV}/bin/python", "-c", "import six", user="jupyter")  # the stand-in requirement
