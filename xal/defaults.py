@@ -24,6 +24,10 @@ SSH_PORT = 22
 
 # -- what the AI-Lab serves ------------------------------------------------------------------------
 JUPYTER_PORT = 49494
+# Extra pip index for the notebook packages: PyTorch's CPU-only builds. From PyPI alone torch is the
+# CUDA build, which pulls about 2.5 GB of nvidia-* and triton wheels. "none" = PyPI only. The
+# playbook's own default (ai_lab_notebooks_extra_index_url) is the same URL (tested).
+PIP_EXTRA_INDEX_URL = "https://download.pytorch.org/whl/cpu"
 
 # -- the Docker image ------------------------------------------------------------------------------
 DOCKER_REPOSITORY = "exasol/ai-lab"

@@ -8,6 +8,7 @@ result is checked in the emulator afterwards: every AMI available and tagged wit
 from __future__ import annotations
 
 import tempfile
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from xal.local.moto_export import ExportFakeConfig, moto_export, seed_bucket_sta
 from xal.local.moto_server import moto_server
 from xal.local.slc_repo import serve_stand_in_repo
 from xal.local.sshd_target import generate_key, sshd_target
+from xal.local.wheel_index import serve_wheel_index, wheels_in
 from xal.manifest import BuildManifest, default_manifest_path
 from xal.packer.binary import PackerBinary
 from xal.passwords import os_password_hash
@@ -46,6 +48,7 @@ CONTAINER_VARS: dict[str, Any] = {"ai_lab_netplan_apply": False}
 QUICK_VARS: dict[str, Any] = {
     "ai_lab_jupyter_requirements": ["six==1.17.0"],
     "ai_lab_notebooks_requirements": [],
+    "ai_lab_notebooks_tutorials": False,
     "ai_lab_docker_packages": [],
     "ai_lab_netplan_packages": [],
 }
@@ -67,18 +70,26 @@ def rehearse(
     quick: bool = False,
     export: bool = True,
     packer: PackerBinary | None = None,
+    wheels: Path | None = None,
     *,
     build_observer: PackerObserver | None = None,
     export_observer: ExportObserver | None = None,
     activity: Activity = log_activity,
 ) -> BuildManifest:
     """Build (and by default export) the AMI offline; the observers are told the progress of each,
-    ``activity`` shows the local image bootstrap."""
+    ``activity`` shows the local image bootstrap.
+
+    ``wheels``: a folder of wheels (e.g. a CPU build of torch) served as the extra pip index in place
+    of ``settings.pip_extra_index_url``, which the stand-in instance may not reach offline.
+    """
     require_tools("docker", "mmdebstrap", "packer", "ssh-keygen")
+    if wheels is not None:
+        wheels_in(wheels)  # a usage error before anything starts
     work = state_dir() / "rehearsal"
     images = prepare_local_images(settings, work / "images", activity)
-    with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="xal-rehearsal-") as tmp:
-        local = replace(settings, aws_endpoint_url=endpoint)
+    index = serve_wheel_index(wheels) if wheels is not None else nullcontext(settings.pip_extra_index_url)
+    with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="xal-rehearsal-") as tmp, index as url:
+        local = replace(settings, aws_endpoint_url=endpoint, pip_extra_index_url=url)
         factory = AwsSessionFactory(local)
         key = generate_key(Path(tmp) / "id_ed25519")
         key_name = f"xal-rehearsal-{naming.stack_safe(settings.asset_id)}"

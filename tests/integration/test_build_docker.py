@@ -28,6 +28,7 @@ pytestmark = pytest.mark.integration
 # (the real ones are installed by `xal rehearse` and the playbook tests)
 DOCKER_VARS = {
     "ai_lab_notebooks_requirements": [],
+    "ai_lab_notebooks_tutorials": False,
     "ai_lab_docker_packages": [],
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -35,6 +36,14 @@ def rehearse(
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Also rehearse the VHD/VMDK export of the AMI.")
     ] = True,
+    wheels: Annotated[
+        Path | None,
+        typer.Option(
+            "--wheels",
+            help="Serve the wheels in this folder (e.g. a CPU build of torch) as the extra pip index instead "
+            "of pip_extra_index_url, which is out of reach offline.",
+        ),
+    ] = None,
 ) -> None:
     """Rehearse the AMI build and its VM export offline: real Packer + Ansible against an embedded AWS
     emulator (moto) and a local machine container (systemd as PID 1, sshd) standing in for the EC2
@@ -48,6 +57,7 @@ def rehearse(
         ami_regions=tuple(copy_region or ()),
         quick=quick,
         export=export,
+        wheels=wheels,
         build_observer=PackerBuildProgress(),
         export_observer=ExportProgress(),
         activity=activity,
