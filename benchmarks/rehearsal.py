@@ -7,7 +7,9 @@ booted from the image, the six checks; goal <= 30 s). xal's overhead = build tim
 (render, variable checks, parsing, manifest) minus the packer process's wall time; goal < 5 % of
 the build.
 
-Usage: python benchmarks/rehearsal.py [--full]   (default: --quick stand-ins for the heavy installs)
+Usage: python benchmarks/rehearsal.py [--full [--wheels DIR]]   (default: --quick stand-ins for the heavy
+installs; --wheels serves DIR as the extra pip index, like `xal rehearse --wheels`, where the CPU index
+is out of reach)
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from pathlib import Path
 
 def main() -> None:
     full = "--full" in sys.argv
+    wheels = Path(sys.argv[sys.argv.index("--wheels") + 1]) if "--wheels" in sys.argv else None
     os.environ.setdefault("XAL_STATE_DIR", tempfile.mkdtemp(prefix="xal-bench-"))
     from xal.config import Settings
     from xal.rehearsal import rehearse
 
     started = time.perf_counter()
-    manifest = rehearse(Settings(asset_id=f"bench-{int(time.time())}"), quick=not full)
+    manifest = rehearse(Settings(asset_id=f"bench-{int(time.time())}"), quick=not full, wheels=wheels)
     total = time.perf_counter() - started
     extra = manifest.extra
     xal_build, packer = extra["xal_seconds"], extra["packer_seconds"]

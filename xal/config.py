@@ -21,6 +21,7 @@ from xal.netcheck import is_loopback_url
 ENV_PREFIX = "XAL_"
 DEFAULT_CONFIG_FILE = Path("xal.toml")
 LOG_LEVELS = ("normal", "info", "debug")
+NO_INDEX = "none"  # pip_extra_index_url: PyPI only (an empty environment variable counts as unset)
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,22 @@ class Settings:
     json: bool = False
     max_attempts: int = defaults.AWS_MAX_ATTEMPTS
     extra_ca_certs: tuple[Path, ...] = field(default_factory=tuple)
+    pip_extra_index_url: str = defaults.PIP_EXTRA_INDEX_URL
 
     def __post_init__(self) -> None:
         validate_asset_id(self.asset_id)
+        index = self.pip_extra_index_url
+        if index not in ("", NO_INDEX) and not index.startswith(("https://", "http://")):
+            raise UsageError(f"pip_extra_index_url must be an http(s) URL or {NO_INDEX!r}, not {index!r}")
         if self.log_level not in LOG_LEVELS:
             raise UsageError(f"invalid log level {self.log_level!r}; choose one of {', '.join(LOG_LEVELS)}")
         if self.max_attempts < 1:
             raise UsageError("max_attempts must be at least 1")
+
+    @property
+    def extra_index(self) -> str:
+        """The extra pip index of the notebook packages, "" for PyPI only."""
+        return "" if self.pip_extra_index_url in ("", NO_INDEX) else self.pip_extra_index_url
 
     @property
     def endpoint_is_local(self) -> bool:

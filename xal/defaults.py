@@ -17,7 +17,9 @@ PROJECT_TAG_VALUE = "DataScienceSandbox"
 
 # -- the build machine (AMI build and setup-ec2) ---------------------------------------------------
 INSTANCE_TYPE = "t3.medium"
-SOURCE_AMI_NAME_FILTER = "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*"
+# Ubuntu 24.04 LTS (noble): Python 3.12; the notebook connector needs >= 3.11 (22.04 has 3.10).
+# Canonical names its 24.04 AMIs hvm-ssd-gp3 (gp3 root volume), not hvm-ssd like 22.04's.
+SOURCE_AMI_NAME_FILTER = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
 SOURCE_AMI_OWNERS = ("099720109477",)  # Canonical
 ROOT_VOLUME_SIZE_GB = 100
 SSH_USERNAME = "ubuntu"
@@ -25,6 +27,11 @@ SSH_PORT = 22
 
 # -- what the AI-Lab serves ------------------------------------------------------------------------
 JUPYTER_PORT = 49494
+# Extra pip index for the notebook packages: PyTorch's CPU-only builds. From PyPI alone torch is the
+# CUDA build, which pulls about 2.5 GB of nvidia-* and triton wheels. "none" = PyPI only. The
+# playbook's own default (ai_lab_notebooks_extra_index_url) is the same URL (tested).
+PIP_EXTRA_INDEX_URL = "https://download.pytorch.org/whl/cpu"
+
 # The documented default Jupyter password: ansible/roles/ai_lab_jupyter/defaults/main.yml holds its
 # hash (a unit test checks they agree); XAL_JUPYTER_PASSWORD replaces it at build time.
 JUPYTER_PASSWORD = "ailab"  # noqa: S105 - the published default, changed by the user at first login
@@ -34,7 +41,7 @@ BOOT_TIMEOUT_SECONDS = 300.0  # until SSH and JupyterLab answer (an EC2 instance
 
 # -- the Docker image ------------------------------------------------------------------------------
 DOCKER_REPOSITORY = "exasol/ai-lab"
-DOCKER_BASE_IMAGE = "ubuntu:22.04"
+DOCKER_BASE_IMAGE = "ubuntu:24.04"
 
 # -- the offline rehearsal -------------------------------------------------------------------------
 REHEARSAL_COPY_REGIONS = ("us-east-1",)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from xal.local.moto_export import ExportFakeConfig, moto_export, seed_bucket_sta
 from xal.local.moto_server import moto_server
 from xal.local.slc_repo import serve_stand_in_repo
 from xal.local.sshd_target import generate_key, sshd_target
+from xal.local.wheel_index import serve_wheel_index, wheels_in
 from xal.manifest import BuildManifest, default_manifest_path
 from xal.offline_release import docker_request, release_offline
 from xal.packer.binary import PackerBinary
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
     from xal.export.pipeline import ExportObserver
     from xal.release.pipeline import ReleaseObserver
 
-# moto ships Canonical-owned Ubuntu AMIs (not 22.04), so the filter search path is exercised too
+# moto ships Canonical-owned Ubuntu AMIs (not 24.04), so the filter search path is exercised too
 REHEARSAL_AMI_FILTER = "ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*"
 REHEARSAL_OS_PASSWORD = "ailab"  # noqa: S105 - the documented, expired default of the rehearsal image
 REHEARSAL_EXPORT_SECONDS = 3.0  # simulated duration of each export task
@@ -57,6 +59,7 @@ CONTAINER_VARS: dict[str, Any] = {"ai_lab_netplan_apply": False}
 # packages, NetworkManager); JupyterLab and Docker stay real, the boot test uses both
 QUICK_VARS: dict[str, Any] = {
     "ai_lab_notebooks_requirements": [],
+    "ai_lab_notebooks_tutorials": False,
     "ai_lab_netplan_packages": [],
 }
 # --quick --no-boot-test: nothing boots the result, so JupyterLab and Docker are stand-ins too
@@ -83,6 +86,7 @@ def rehearse(
     quick: bool = False,
     export: bool = True,
     packer: PackerBinary | None = None,
+    wheels: Path | None = None,
     *,
     boot: bool = True,
     build_observer: PackerObserver | None = None,
@@ -96,12 +100,19 @@ def rehearse(
     """Build, export and boot-test the AMI offline; the observers are told the progress of each,
     ``activity`` shows the local image bootstrap. ``release``: the export as part of the whole release
     graph (Docker branch unless ``with_docker`` is False, GitHub step against a local stand-in). A
-    failed first-boot check raises BootTestFailed after the manifest has recorded the report."""
+    failed first-boot check raises BootTestFailed after the manifest has recorded the report.
+
+    ``wheels``: a folder of wheels (e.g. a CPU build of torch) served as the extra pip index in place
+    of ``settings.pip_extra_index_url``, which the stand-in instance may not reach offline.
+    """
     require_tools("docker", "mmdebstrap", "packer", "ssh-keygen")
+    if wheels is not None:
+        wheels_in(wheels)  # a usage error before anything starts
     work = state_dir() / "rehearsal"
     images = prepare_local_images(settings, work / "images", activity)
-    with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="xal-rehearsal-") as tmp:
-        local = replace(settings, aws_endpoint_url=endpoint)
+    index = serve_wheel_index(wheels) if wheels is not None else nullcontext(settings.pip_extra_index_url)
+    with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="xal-rehearsal-") as tmp, index as url:
+        local = replace(settings, aws_endpoint_url=endpoint, pip_extra_index_url=url)
         factory = AwsSessionFactory(local)
         key = generate_key(Path(tmp) / "id_ed25519")
         resolve_owner(factory)

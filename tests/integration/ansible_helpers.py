@@ -28,13 +28,18 @@ SLC_TAG = "test-1.0"
 STAND_INS: dict[str, Any] = {
     "ai_lab_jupyter_requirements": ["six==1.17.0"],
     "ai_lab_notebooks_requirements": [],
+    "ai_lab_notebooks_tutorials": False,  # needs the connector's CLI
     "ai_lab_docker_packages": [],
     "ai_lab_netplan_packages": [],
     "ai_lab_script_languages_repo": f"file://{SLC_REPO_IN_CONTAINER}",
     "ai_lab_script_languages_version": SLC_TAG,
 }
-# The real install still needs GitHub for script-languages-release: keep the local repository.
+# The real install still needs GitHub for script-languages-release: keep the local repository. The
+# notebook packages (the connector, torch: about 1.7 GB) are installed for real once per test run, in
+# the cached image of tests/integration/ai_lab_image.py; here their role runs without them.
 REAL: dict[str, Any] = {
+    "ai_lab_notebooks_requirements": [],
+    "ai_lab_notebooks_tutorials": False,
     "ai_lab_script_languages_repo": f"file://{SLC_REPO_IN_CONTAINER}",
     "ai_lab_script_languages_version": SLC_TAG,
 }

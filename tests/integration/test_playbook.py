@@ -31,6 +31,7 @@ from tests.integration.ansible_helpers import (
     SLC_TAG,
     SSH_ARGS,
     STAND_INS,
+    PlaybookFailed,
     allow_root_login,
     ansible_env,
     changed_tasks,
@@ -112,6 +113,7 @@ def test_ec2_target(ssh_target, tmp_path: Path) -> None:
     ca_body = "".join(ca.strip().splitlines()[1:-1])
     assert ca_body in sh(c, "tr -d '\\n' < /etc/ssl/certs/ca-certificates.crt")
     assert sh(c, "id -nG jupyter").split() == ["jupyter", "docker"]
+    assert sh(c, "id -u jupyter; id -g jupyter").split() == ["1001", "1001"]  # also where 1000 is taken
     assert sh(c, "getent passwd jupyter").strip().split(":")[5:] == [JUPYTER_HOME, "/bin/bash"]
     assert sh(c, f"stat -c %U {VENV} {VENV}/bin/python").split() == ["jupyter", "jupyter"]
     docker_exec(c, f"{VENV}/bin/python", "-c", "import six", user="jupyter")  # the stand-in requirement
@@ -127,6 +129,7 @@ def test_ec2_target(ssh_target, tmp_path: Path) -> None:
     unit = sh(c, "cat /etc/systemd/system/jupyter.service")
     assert f'ExecStart="{VENV}/bin/jupyter-lab" --notebook-dir={JUPYTER_HOME}/notebooks' in unit
     assert "User=jupyter" in unit
+    assert f"Environment=JUPYTER_VENV={VENV} NOTEBOOKS={JUPYTER_HOME}/notebooks" in unit
     assert sh(c, "systemctl is-enabled jupyter.service").strip() == "enabled"
 
     # motd: the reminder shows while the hash is the build's, and stops once it is changed
@@ -135,8 +138,8 @@ def test_ec2_target(ssh_target, tmp_path: Path) -> None:
     assert f"sudo --login --user jupyter {VENV}/bin/jupyter server password" in motd
 
     notebooks = sh(c, f"cd {JUPYTER_HOME}/notebooks && stat -c '%U %n' *").splitlines()
-    assert notebooks == ["jupyter connect_to_exasol.ipynb", "jupyter start.ipynb"]
-    assert json.loads(sh(c, f"cat {JUPYTER_HOME}/notebooks/start.ipynb"))["nbformat"] == 4
+    assert notebooks == ["jupyter welcome.ipynb"]  # the tutorials need the connector (not in the stand-ins)
+    assert json.loads(sh(c, f"cat {JUPYTER_HOME}/notebooks/welcome.ipynb"))["nbformat"] == 4
     slc = f"{JUPYTER_HOME}/script-languages-release"
     assert sh(c, f"git -C {slc} describe --tags", user="jupyter").strip() == SLC_TAG
     assert "renderer: NetworkManager" in sh(c, "cat /etc/netplan/01-network-manager.yaml")
@@ -211,7 +214,8 @@ def test_reset_password(ssh_target, tmp_path: Path) -> None:
 
 
 def test_docker_target_real_install(docker_build_target, tmp_path: Path) -> None:
-    """The real default install (JupyterLab, notebook packages and docker.io from the archives),
+    """The real default install (JupyterLab and docker.io; the notebook packages are installed for
+    real in the cached image of test_build_docker.py),
     run as root like Packer's docker builder; the committed image is started with its entrypoint
     and JupyterLab must answer on 49494 with the configured password."""
     c = docker_build_target.container
@@ -235,7 +239,7 @@ def test_docker_target_real_install(docker_build_target, tmp_path: Path) -> None
     assert "Docker version" in sh(c, "docker --version")
     settings = read_json(c, "/etc/ai-lab/entrypoint.json")
     assert settings["port"] == 49494 and settings["notebook_defaults"] == f"{JUPYTER_HOME}/notebook-defaults"
-    assert sh(c, f"ls {JUPYTER_HOME}/notebook-defaults").split() == ["connect_to_exasol.ipynb", "start.ipynb"]
+    assert sh(c, f"ls {JUPYTER_HOME}/notebook-defaults").split() == ["welcome.ipynb"]
     assert sh(c, f"ls -A {JUPYTER_HOME}/notebooks").strip() == ""
     assert sh(c, "find /var/lib/apt/lists -type f").strip() == ""
 
@@ -291,9 +295,54 @@ def test_docker_target_real_install(docker_build_target, tmp_path: Path) -> None
         assert "4242" in next(line for line in status.splitlines() if line.startswith("Groups:")).split()
         assert "jupyter-lab" in sh(default, "cat /proc/1/cmdline | tr '\\0' ' '")
         # the default notebooks were copied into the (empty) notebook folder
-        assert sh(default, f"ls {JUPYTER_HOME}/notebooks").split() == ["connect_to_exasol.ipynb", "start.ipynb"]
+        assert sh(default, f"ls {JUPYTER_HOME}/notebooks").split() == ["welcome.ipynb"]
         assert sh(default, "grep 'Max core file size' /proc/1/limits").split()[4:6] == ["0", "0"]
     finally:
         for name in containers:
             subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
         subprocess.run(["docker", "rmi", "-f", image], capture_output=True, check=False)
+
+
+PREFLIGHT = """
+- name: The notebook role's checks before pip runs
+  hosts: all
+  become: true
+  gather_facts: true
+  gather_subset: [min]
+  tasks:
+    - name: Run the checks
+      ansible.builtin.include_role:
+        name: ai_lab_notebooks
+        tasks_from: preflight
+"""
+
+
+def test_notebook_preflight_names_what_cannot_be_installed(ssh_target, tmp_path: Path) -> None:
+    """An unreachable extra index and a Python the connector does not support are one clear message
+    each, before pip runs; an index that serves torch passes."""
+    from xal.local.wheel_index import serve_wheel_index
+
+    playbook = tmp_path / "preflight.yml"
+    playbook.write_text(PREFLIGHT)
+    stand_in = {"ai_lab_notebooks_requirements": ["six==1.17.0"]}
+
+    unreachable = {**stand_in, "ai_lab_notebooks_extra_index_url": "http://127.0.0.1:9/simple"}
+    with pytest.raises(PlaybookFailed) as failed:
+        run_playbook(ssh_target, tmp_path / "unreachable", playbook=str(playbook), extravars=unreachable)
+    message = " ".join(str(failed.value).split())
+    assert "the extra package index http://127.0.0.1:9/simple does not serve torch to this host" in message
+    assert "exasol-notebook-connector needs torch through exasol-transformers-extension" in message
+    assert "XAL_PIP_EXTRA_INDEX_URL" in message
+
+    too_old = {**stand_in, "ai_lab_notebooks_extra_index_url": "", "ai_lab_notebooks_python_min": "3.12"}
+    with pytest.raises(PlaybookFailed) as failed:
+        run_playbook(ssh_target, tmp_path / "python", playbook=str(playbook), extravars=too_old)
+    message = " ".join(str(failed.value).split())
+    assert "need Python >= 3.12 and < 3.13; this host has 3.11 (Debian 12" in message
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"listed, never installed")
+    with serve_wheel_index(wheels) as index:
+        served = {**stand_in, "ai_lab_notebooks_extra_index_url": index}
+        run_playbook(ssh_target, tmp_path / "served", playbook=str(playbook), extravars=served)

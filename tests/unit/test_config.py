@@ -76,3 +76,15 @@ def test_local_endpoint_detection() -> None:
         {"aws_endpoint_url": "https://ec2.eu-central-1.amazonaws.com"}, environ={}
     ).endpoint_is_local
     assert not load_settings({}, environ={}).endpoint_is_local
+
+
+def test_extra_pip_index_setting(tmp_path: Path) -> None:
+    assert load_settings({}, environ={}).extra_index == "https://download.pytorch.org/whl/cpu"
+    mirror = load_settings({}, environ={"XAL_PIP_EXTRA_INDEX_URL": "http://172.17.0.1:8080/simple"})
+    assert mirror.extra_index == "http://172.17.0.1:8080/simple"
+    assert load_settings({}, environ={"XAL_PIP_EXTRA_INDEX_URL": "none"}).extra_index == ""
+    cfg = tmp_path / "xal.toml"
+    cfg.write_text('[xal]\npip_extra_index_url = ""\n')
+    assert load_settings({}, config_file=cfg, environ={}).extra_index == ""
+    with pytest.raises(UsageError, match="pip_extra_index_url must be an http"):
+        load_settings({}, environ={"XAL_PIP_EXTRA_INDEX_URL": "download.pytorch.org/whl/cpu"})

@@ -45,6 +45,7 @@ LAZY = {
     "requests": "only the GitHub upload and the first-boot test's HTTP checks need it",
     "testinfra": "pytest-testinfra imports pytest: only the first-boot test needs it",
     "drawsvg": "only drawing the release timeline needs it",
+    "pypiserver": "test/rehearsal dependency (extra 'local'): only a local wheel index needs it",
 }
 
 

@@ -117,7 +117,7 @@ InstanceType = Annotated[str, typer.Option(help="Build instance type.", rich_hel
 SourceAmi = Annotated[
     str | None,
     typer.Option(
-        help="Explicit source AMI id [default: newest Canonical Ubuntu 22.04 amd64].", rich_help_panel=BUILD_PANEL
+        help="Explicit source AMI id [default: newest Canonical Ubuntu 24.04 amd64].", rich_help_panel=BUILD_PANEL
     ),
 ]
 SourceAmiFilter = Annotated[

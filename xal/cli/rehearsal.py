@@ -56,6 +56,14 @@ def rehearse(
             "spec of `xal boot-test` against it.",
         ),
     ] = True,
+    wheels: Annotated[
+        Path | None,
+        typer.Option(
+            "--wheels",
+            help="Serve the wheels in this folder (e.g. a CPU build of torch) as the extra pip index instead "
+            "of pip_extra_index_url, which is out of reach offline.",
+        ),
+    ] = None,
 ) -> None:
     """Rehearse the release offline: the same graph as `xal release` - real Packer + Ansible against an
     embedded AWS emulator (moto) and a local machine container (systemd as PID 1, sshd) standing in
@@ -74,6 +82,7 @@ def rehearse(
         quick=quick,
         export=export,
         boot=boot_test,
+        wheels=wheels,
         build_observer=PackerBuildProgress(),
         export_observer=ExportProgress(),
         boot_observer=BootTestProgress(),

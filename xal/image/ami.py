@@ -18,6 +18,7 @@ from xal.config import Settings
 from xal.errors import UsageError, XalError
 from xal.image.build_log import PackerObserver
 from xal.image.packer_build import run_packer_build
+from xal.image.python_packages import python_packages
 from xal.manifest import BuildManifest, default_manifest_path
 from xal.netcheck import is_loopback_host
 from xal.packer.amazon_ebs import Generation, SshInterface
@@ -147,6 +148,7 @@ def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary
     packer = packer or PackerBinary()
     started = time.time()
     variables = packer_variables(settings, request, packer.generation())
+    packages = python_packages(request.ansible_vars)  # what the manifest reports (read before the build)
     # Packer creates the instance, volumes, security group, key pair, AMI and snapshots itself; the
     # ledger records the intent, and xal show-aws-assets finds them by tag, AMI name and instance
     ledger = Ledger(settings.asset_id, settings.aws_endpoint_url)
@@ -190,6 +192,7 @@ def build_ami(settings: Settings, request: AmiBuildRequest, packer: PackerBinary
             "xal_seconds": result.seconds,
             "packer_seconds": result.packer_seconds,
             "build_identity": result.build_identity,
+            "python": packages.to_dict(),
         },
     )
     manifest.write(request.manifest_path or default_manifest_path(settings.asset_id, "ami"))

@@ -18,13 +18,22 @@ from xal.config import Settings
 from xal.errors import ExitCode, UsageError, XalError
 from xal.image.build_log import PackerObserver
 from xal.image.packer_build import run_packer_build
+from xal.image.python_packages import PythonPackages, python_packages
 from xal.manifest import BuildManifest, default_manifest_path
 from xal.packer.binary import OnError, PackerBinary
 from xal.packer.machine_readable import BuildOutcome
 from xal.secrets import SecretSource, register_secret
 
 SOURCE = "xal.docker.ai_lab_image"
-NOTEBOOKS = "/home/jupyter/notebooks"
+# the playbook's layout (ansible/group_vars/all.yml; a test keeps them equal), as upstream's image
+# exposes it to users and derived images
+HOME = "/home/jupyter"
+ENVIRONMENT = {
+    "JUPYTER_VENV": f"{HOME}/jupyterenv",
+    "NOTEBOOK_DEFAULTS": f"{HOME}/notebook-defaults",
+    "NOTEBOOKS": f"{HOME}/notebooks",
+}
+NOTEBOOKS = ENVIRONMENT["NOTEBOOKS"]
 ENTRYPOINT = ["/usr/local/bin/ai-lab-entrypoint"]
 REGISTRY_USER_ENV = "DOCKER_REGISTRY_USER"
 REGISTRY_PASSWORD = SecretSource("DOCKER_REGISTRY_PASSWORD")
@@ -73,16 +82,22 @@ def image_tags(request: DockerBuildRequest, asset_id: str) -> list[str]:
     return [request.tag or asset_id, *(["latest"] if request.latest else [])]
 
 
-def image_changes() -> list[str]:
-    """Dockerfile instructions applied when Packer commits the container."""
+def image_changes(packages: PythonPackages) -> list[str]:
+    """Dockerfile instructions applied when Packer commits the container.
+
+    ``docker run IMAGE`` starts JupyterLab; ``docker run IMAGE CMD...`` runs CMD instead (the
+    entrypoint takes it as its arguments). The labels say which pins the image was built from.
+    """
+    labels = {"org.opencontainers.image.title": "exasol-ai-lab", **packages.labels()}
     return [
         f"ENTRYPOINT {json.dumps(ENTRYPOINT)}",
         "CMD []",
         f'VOLUME ["{NOTEBOOKS}"]',
         f"EXPOSE {defaults.JUPYTER_PORT}/tcp",
         "USER root",  # the entrypoint fixes the docker socket group, then drops to the jupyter user
-        "WORKDIR /home/jupyter",
-        "LABEL org.opencontainers.image.title=exasol-ai-lab",
+        f"WORKDIR {HOME}",
+        "ENV " + " ".join(f"{name}={value}" for name, value in ENVIRONMENT.items()),
+        "LABEL " + " ".join(f"{name}={json.dumps(value)}" for name, value in labels.items()),
     ]
 
 
@@ -154,6 +169,8 @@ def build_docker(settings: Settings, request: DockerBuildRequest, packer: Packer
     if request.credentials is not None:
         register_secret(request.credentials.password)
     tags = image_tags(request, settings.asset_id)
+    ansible_vars = {**request.ansible_vars, "ai_lab_target": "docker"}
+    packages = python_packages(ansible_vars)
     started = time.time()
     result = run_packer_build(
         settings=settings,
@@ -162,11 +179,11 @@ def build_docker(settings: Settings, request: DockerBuildRequest, packer: Packer
         variables={
             "docker_base_image": request.base_image,
             "docker_pull": request.pull,
-            "docker_changes": image_changes(),
+            "docker_changes": image_changes(packages),
             "docker_repository": request.repository,
             "docker_tags": tags,
         },
-        ansible_vars={**request.ansible_vars, "ai_lab_target": "docker"},
+        ansible_vars=ansible_vars,
         packer=packer or PackerBinary(),
         on_error=request.on_error,
         debug=request.debug,
@@ -181,7 +198,7 @@ def build_docker(settings: Settings, request: DockerBuildRequest, packer: Packer
         started,
         docker_image=image_id(reference),
         docker_tags=[f"{request.repository}:{t}" for t in tags],
-        extra={"base_image": request.base_image},
+        extra={"base_image": request.base_image, "python": packages.to_dict()},
     )
     if request.push:
         push(request.repository, tags, request.credentials)

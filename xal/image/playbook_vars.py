@@ -15,6 +15,7 @@ OS_PASSWORD_ENV = "XAL_DEFAULT_PASSWORD"  # noqa: S105 - a variable name
 JUPYTER_PASSWORD_ENV = "XAL_JUPYTER_PASSWORD"  # noqa: S105 - a variable name
 OS_PASSWORD = SecretSource(OS_PASSWORD_ENV, "Default OS password (expired at login)")
 JUPYTER_PASSWORD = SecretSource(JUPYTER_PASSWORD_ENV)  # unset: the playbook's documented default
+EXTRA_INDEX_VAR = "ai_lab_notebooks_extra_index_url"  # from the setting pip_extra_index_url
 
 
 def _os_password(ask_secret: AskSecret | None) -> str:
@@ -30,7 +31,8 @@ def default_os_password_hash(ask_secret: AskSecret | None = None) -> str:
 
 
 def playbook_vars(settings: Settings, ask_secret: AskSecret | None = None, os_password: bool = True) -> dict[str, Any]:
-    """Hashes (never clear text) plus CA certificates; the playbook's defaults cover the rest.
+    """Hashes (never clear text), CA certificates and the extra pip index; the playbook's defaults
+    cover the rest.
 
     The OS password comes from XAL_DEFAULT_PASSWORD, else from ``ask_secret`` (None: nobody to
     ask, so a missing variable is a UsageError that names it).
@@ -45,6 +47,7 @@ def playbook_vars(settings: Settings, ask_secret: AskSecret | None = None, os_pa
     values["ai_lab_extra_ca_certificates"] = [
         {"name": name, "content": content.decode()} for name, content in bundle.certificates
     ]
+    values[EXTRA_INDEX_VAR] = settings.extra_index
     return values
 
 

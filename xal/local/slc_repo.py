@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import ipaddress
-import json
 import subprocess
 import tempfile
 import threading
@@ -20,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from xal.errors import XalError
+from xal.local.bridge import docker_bridge_gateway
 
 STAND_IN_TAG = "rehearsal-1.0"
 REPO_NAME = "script-languages-release.git"
@@ -36,20 +35,6 @@ def _git(*args: str, cwd: Path) -> None:
     result = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise XalError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
-
-
-def docker_bridge_gateway() -> str:
-    """The host's address on Docker's default bridge, as containers see it."""
-    result = subprocess.run(["docker", "network", "inspect", "bridge"], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise XalError(f"cannot inspect the docker bridge network: {result.stderr.strip()}")
-    configs = json.loads(result.stdout)[0]["IPAM"]["Config"] or []
-    for config in configs:
-        if config.get("Gateway"):
-            return config["Gateway"]
-        if config.get("Subnet"):  # Docker 20.10 leaves Gateway out for the default bridge: the first host
-            return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
-    raise XalError("the docker bridge network has no gateway address")
 
 
 def make_bare_repo(root: Path, tag: str) -> Path:

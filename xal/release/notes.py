@@ -175,7 +175,39 @@ def render_markdown(
     if (folder / TIMELINE_FILE).is_file():
         url = release_asset_url(repository, manifests.asset_id, TIMELINE_FILE)
         lines += ["### Timeline", "", f"How this release was built, step by step: [{TIMELINE_FILE}]({url})", ""]
+    lines += python_packages_section(manifests)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def python_packages_section(manifests: ReleaseManifests) -> list[str]:
+    """What pip installed into the JupyterLab virtualenv, from the builds' pins (one list when the
+    AMI and the Docker image were built from the same ones)."""
+    built = {
+        kind: manifest.extra["python"]
+        for kind, manifest in (("Docker image", manifests.docker), ("AMI and VM images", manifests.ami))
+        if manifest is not None and manifest.extra.get("python")
+    }
+    lines: list[str] = []
+    groups = _group_equal(built)
+    for kinds, python in groups:
+        index = python.get("extra_index_url") or ""
+        heading = "### Python packages" + ("" if len(groups) == 1 else f" ({kinds})")
+        source = f"PyPI, with the extra index {index} (torch's CPU build)" if index else "PyPI"
+        lines += [heading, "", f"Installed into the JupyterLab virtualenv from {source}:", ""]
+        lines += [f"- `{requirement}`" for requirement in python.get("requirements", [])]
+        lines.append("")
+    return lines
+
+
+def _group_equal(built: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    groups: list[tuple[list[str], dict[str, Any]]] = []
+    for kind, python in built.items():
+        match = next((g for g in groups if g[1] == python), None)
+        if match:
+            match[0].append(kind)
+        else:
+            groups.append(([kind], python))
+    return [(" and ".join(kinds), python) for kinds, python in groups]
 
 
 def release_asset_url(repository: str, tag: str, name: str) -> str:

@@ -12,6 +12,7 @@ from tests.unit.release.fakes import ASSET, write_manifests
 from xal.cli.main import run_cli
 from xal.errors import ExitCode, NotFoundError, UsageError, XalError
 from xal.export.rename import file_composite_sha256
+from xal.manifest import BuildManifest
 from xal.release.notes import (
     MARK_END,
     MARK_START,
@@ -233,3 +234,30 @@ def test_notes_of_a_release_run_show_ami_details_plain_sha256_and_the_timeline(s
     assert "[timeline.svg](https://github.com/exasol/ai-lab/releases/download/1.2.0/timeline.svg)" in text
     with_cdn = release_notes(ASSET, cdn_domain="dx.cloudfront.net")
     assert "[SHA256SUMS](https://dx.cloudfront.net/ai_lab/1.2.0/SHA256SUMS)" in with_cdn
+
+
+def test_notes_list_the_python_packages_the_builds_installed(state: Path) -> None:
+    paths = write_manifests(state)
+    python = {"requirements": ["jupyterlab==4.6.6", "exasol-notebook-connector[ibis]==3.1.0"], "extra_index_url": ""}
+    for kind in ("ami", "docker"):
+        manifest = BuildManifest.load(paths[kind])
+        manifest.extra["python"] = {**python, "extra_index_url": "https://download.pytorch.org/whl/cpu"}
+        manifest.write(paths[kind])
+    notes = release_notes(ASSET)
+    section = notes[notes.index("### Python packages") :]
+    assert section.splitlines()[:6] == [
+        "### Python packages",  # one list: both editions were built from the same pins
+        "",
+        "Installed into the JupyterLab virtualenv from PyPI, with the extra index "
+        "https://download.pytorch.org/whl/cpu (torch's CPU build):",
+        "",
+        "- `jupyterlab==4.6.6`",
+        "- `exasol-notebook-connector[ibis]==3.1.0`",
+    ]
+
+    docker = BuildManifest.load(paths["docker"])
+    docker.extra["python"] = python  # built without the extra index: two lists, each named
+    docker.write(paths["docker"])
+    notes = release_notes(ASSET)
+    assert "### Python packages (Docker image)\n\nInstalled into the JupyterLab virtualenv from PyPI:" in notes
+    assert "### Python packages (AMI and VM images)" in notes
