@@ -70,8 +70,9 @@ class BootTestRequest:
             raise UsageError("--boot-timeout must be positive")
 
 
-def build_identity(settings: Settings, request: BootTestRequest) -> BuildIdentity | None:
-    """The identity of the build that made ``request.ami_id``, from its manifest when there is one."""
+def build_manifest(settings: Settings, request: BootTestRequest) -> BuildManifest | None:
+    """The manifest of the build that made ``request.ami_id`` (``--manifest``, else the asset's when it
+    names the AMI): it holds the build identity and, for a rehearsal, the AMI the copies came from."""
     path = request.manifest_path or default_manifest_path(settings.asset_id, "ami")
     if not path.exists():
         if request.manifest_path is not None:
@@ -82,7 +83,22 @@ def build_identity(settings: Settings, request: BootTestRequest) -> BuildIdentit
         if request.manifest_path is not None:
             raise UsageError(f"build manifest {path} does not name AMI {request.ami_id}")
         return None
-    return BuildIdentity.of(manifest.extra.get("build_identity"))
+    return manifest
+
+
+def build_identity(manifest: BuildManifest | None) -> BuildIdentity | None:
+    return BuildIdentity.of(manifest.extra.get("build_identity")) if manifest else None
+
+
+def rehearsal_image(ami_id: str, manifest: BuildManifest | None) -> str:
+    """The local image of a rehearsal AMI. The disk is committed right after the build, before the
+    region copies exist: a copy is found through the manifest, as the AMI of the build region."""
+    try:
+        return find_ami_image(ami_id)
+    except NotFoundError:
+        if manifest is None or not manifest.region or manifest.region not in manifest.amis:
+            raise
+        return find_ami_image(manifest.amis[manifest.region])
 
 
 def _spec_input(machines: list[Machine], credentials: Credentials, **fields: object) -> SpecInput:
@@ -164,11 +180,11 @@ def boot_test_aws(
 
 def boot_test(settings: Settings, request: BootTestRequest, observer: BootObserver | None = None) -> BootReport:
     """``xal boot-test``: the report when every check passed, else BootTestFailed naming the failed ones."""
-    identity = build_identity(settings, request)
+    manifest = build_manifest(settings, request)
+    identity = build_identity(manifest)
     if settings.endpoint_is_local:
-        report = boot_test_local_image(
-            find_ami_image(request.ami_id), request.credentials, identity, None, observer, request.boot_timeout
-        )
+        image = rehearsal_image(request.ami_id, manifest)
+        report = boot_test_local_image(image, request.credentials, identity, None, observer, request.boot_timeout)
     else:
         report = boot_test_aws(settings, request, identity, observer)
     if not report.passed:

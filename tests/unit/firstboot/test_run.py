@@ -20,7 +20,7 @@ from xal.config import Settings
 from xal.errors import ExitCode, NotFoundError, UsageError
 from xal.firstboot.machine import SpecInput
 from xal.firstboot.report import BootReport, CheckResult, Outcome
-from xal.firstboot.run import BootTestRequest, Credentials, boot_test_aws, build_identity
+from xal.firstboot.run import BootTestRequest, Credentials, boot_test_aws, build_identity, build_manifest
 from xal.manifest import BuildManifest, GitInfo
 
 TAG = {"Key": "exa_ai_lab_id", "Value": "bt-1"}
@@ -55,15 +55,15 @@ def test_build_identity_is_read_from_the_manifest_that_names_the_ami(tmp_path: P
     settings = Settings(asset_id="bt-1")
     recorded = {"build_user": "ubuntu", "host_keys": ["ssh-ed25519 AAAA1 root@b"], "machine_id": "0" * 32}
     path = _manifest(tmp_path / "m.json", {"eu-central-1": "ami-1", "us-east-1": "ami-2"}, recorded)
-    identity = build_identity(settings, BootTestRequest("ami-2", Credentials("x"), manifest_path=path))
+    identity = build_identity(build_manifest(settings, BootTestRequest("ami-2", Credentials("x"), manifest_path=path)))
     assert identity is not None
     assert identity.host_keys == ("ssh-ed25519 AAAA1 root@b",) and identity.machine_id == "0" * 32
     with pytest.raises(UsageError, match="does not name AMI ami-3"):
-        build_identity(settings, BootTestRequest("ami-3", Credentials("x"), manifest_path=path))
+        build_manifest(settings, BootTestRequest("ami-3", Credentials("x"), manifest_path=path))
     with pytest.raises(NotFoundError, match="not found"):
-        build_identity(settings, BootTestRequest("ami-1", Credentials("x"), manifest_path=tmp_path / "no.json"))
+        build_manifest(settings, BootTestRequest("ami-1", Credentials("x"), manifest_path=tmp_path / "no.json"))
     # without --manifest: the asset's own manifest, and no identity when it is about another AMI
-    assert build_identity(settings, BootTestRequest("ami-1", Credentials("x"))) is None
+    assert build_manifest(settings, BootTestRequest("ami-1", Credentials("x"))) is None
 
 
 @pytest.fixture
