@@ -16,6 +16,8 @@ from typing import Any
 
 import ansible_runner
 
+from xal.ca_certs import CaBundle
+
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = REPO / "ansible"
 ANSIBLE_CFG = ANSIBLE_DIR / "ansible.cfg"
@@ -43,6 +45,14 @@ REAL: dict[str, Any] = {
     "ai_lab_script_languages_repo": f"file://{SLC_REPO_IN_CONTAINER}",
     "ai_lab_script_languages_version": SLC_TAG,
 }
+
+
+def host_ca_certificates(*extra: dict[str, str]) -> list[dict[str, str]]:
+    """The playbook's CA variable as ``xal`` passes it (:func:`xal.image.playbook_vars.playbook_vars`):
+    the host's extra CAs, which pip in the machine stand-in needs behind a TLS-intercepting proxy
+    (the stand-in trusts only Debian's CAs, like a cloud image), plus any test CA."""
+    bundle = CaBundle.from_host()
+    return [*({"name": name, "content": content.decode()} for name, content in bundle.certificates), *extra]
 
 
 def ansible_env(**extra: str) -> dict[str, str]:

@@ -41,13 +41,20 @@ def test_the_playbook_takes_its_systemd_path_on_the_machine(local_images: dict[s
     systemd: the code path that ships on EC2, not the container fallbacks."""
     from passlib.hash import sha512_crypt
 
-    from tests.integration.ansible_helpers import STAND_INS, make_slc_repository, run_playbook, sh
+    from tests.integration.ansible_helpers import (
+        STAND_INS,
+        host_ca_certificates,
+        make_slc_repository,
+        run_playbook,
+        sh,
+    )
 
     key = generate_key(tmp_path / "ssh" / "id_ed25519")
     with sshd_target(local_images["machine"], key, user="ubuntu", machine=True) as target:
         make_slc_repository(tmp_path, target.container)
         extravars = {
             **STAND_INS,
+            "ai_lab_extra_ca_certificates": host_ca_certificates(),
             "ai_lab_target": "ec2",
             "ai_lab_netplan_apply": False,
             "ai_lab_os_password_hash": sha512_crypt.hash("Machine-Secret-7"),

@@ -36,6 +36,7 @@ from tests.integration.ansible_helpers import (
     ansible_env,
     changed_tasks,
     docker_exec,
+    host_ca_certificates,
     jupyter_login,
     make_ca_certificate,
     make_slc_repository,
@@ -100,7 +101,7 @@ def test_ec2_target(ssh_target, tmp_path: Path) -> None:
     ca = make_ca_certificate(tmp_path)
     extravars = {
         **STAND_INS,
-        "ai_lab_extra_ca_certificates": [{"name": "xal test CA.pem", "content": ca}],
+        "ai_lab_extra_ca_certificates": host_ca_certificates({"name": "xal test CA.pem", "content": ca}),
         "ai_lab_target": "ec2",
         "ai_lab_jupyter_password_hash": jupyter_hash,
         "ai_lab_os_password_hash": sha512_crypt.hash(OS_PASSWORD),
