@@ -46,6 +46,7 @@ from tests.integration.ansible_helpers import (
     shadow_entry,
     ssh_password_login,
 )
+from xal.rehearsal import CONTAINER_VARS
 
 pytestmark = pytest.mark.integration
 
@@ -101,6 +102,7 @@ def test_ec2_target(ssh_target, tmp_path: Path) -> None:
     ca = make_ca_certificate(tmp_path)
     extravars = {
         **STAND_INS,
+        **CONTAINER_VARS,  # the machine stand-in has no network devices of its own to hand to netplan
         "ai_lab_extra_ca_certificates": host_ca_certificates({"name": "xal test CA.pem", "content": ca}),
         "ai_lab_target": "ec2",
         "ai_lab_jupyter_password_hash": jupyter_hash,

@@ -14,6 +14,10 @@ The fake behaves like AWS where xal depends on it:
 - at most ``max_active_per_region`` active tasks (``ResourceLimitExceeded``) and one active task
   per AMI (``IncorrectState``), so a scheduler that ignores the limits fails loudly;
 - a failure can be injected per (ami, format): the task ends ``deleted`` with that StatusMessage;
+- with a :class:`DiskSource` the object is a real disk image of the AMI (a rehearsal builds it from
+  the AMI's committed local image in the background, from the ExportImage call on); the task stays
+  ``active`` until that disk is ready, and ends ``deleted`` with the builder's message if it fails.
+  Without one, it is :func:`image_bytes` (placeholder bytes of ``object_size``);
 - CancelExportTask ends an active task ``deleted`` (``IncorrectState`` once it has ended);
 - RegisterImage (for the sibling AMIs of a parallel export) registers an AMI on the *given*
   snapshots (moto's own makes up a new snapshot and drops the mapping, tags and attributes): the
@@ -34,9 +38,11 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from xal import defaults, naming
 from xal.aws.session import AwsSessionFactory
@@ -53,6 +59,13 @@ REGISTER_PARAMETERS = (
 Duration = float | Callable[[str, str], float]
 
 
+class DiskSource(Protocol):
+    """Makes the disk image file of an AMI (the AMI that owns the disk, siblings resolved) in an AWS
+    export format (VMDK, VHD, RAW); raises an error whose message becomes the task's StatusMessage."""
+
+    def __call__(self, ami_id: str, fmt: str) -> Path: ...
+
+
 @dataclass
 class ExportFakeConfig:
     """How the fake behaves; ``duration`` is seconds per task or a function of (ami_id, FORMAT)."""
@@ -62,6 +75,8 @@ class ExportFakeConfig:
     max_active_per_region: int = 5
     one_task_per_ami: bool = True
     failures: dict[tuple[str, str], str] = field(default_factory=dict)  # (ami, FORMAT) -> StatusMessage
+    disks: DiskSource | None = None  # real disk images; None: image_bytes of object_size
+    disk_workers: int = 2  # disk images made at once (conversions are CPU-bound)
 
     def seconds(self, ami_id: str, fmt: str) -> float:
         return self.duration(ami_id, fmt) if callable(self.duration) else float(self.duration)
@@ -82,6 +97,7 @@ class _Task:
     started: float
     seconds: float
     failure: str | None
+    disk: Future[Path] | None = None  # the real disk image being made (ExportFakeConfig.disks)
 
 
 class MotoExportFake:
@@ -97,6 +113,7 @@ class MotoExportFake:
         self.disk_of: dict[str, str] = {}  # registered AMI -> the AMI whose snapshots (disk) it shares
         self._lock = threading.Lock()
         self._saved: dict[str, Any] = {}
+        self._disk_pool: ThreadPoolExecutor | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def install(self) -> MotoExportFake:
@@ -129,6 +146,9 @@ class MotoExportFake:
     def uninstall(self) -> None:
         from moto.ec2.responses import EC2Response
 
+        if self._disk_pool is not None:
+            self._disk_pool.shutdown(wait=True, cancel_futures=True)
+            self._disk_pool = None
         for name, original in self._saved.items():
             if original is None:
                 delattr(EC2Response, name)
@@ -148,20 +168,37 @@ class MotoExportFake:
         if task.data["Status"] != "active":
             return
         elapsed = now - task.started
-        if elapsed < task.seconds:
+        if elapsed < task.seconds or (task.disk is not None and not task.disk.done()):
             progress = min(99, int(100 * elapsed / task.seconds)) if task.seconds else 0
             task.data.update(Progress=str(progress), StatusMessage="converting" if progress else "validating")
             return
-        if task.failure is not None:
-            task.data.update(Status="deleted", StatusMessage=task.failure)
+        failure = task.failure
+        if failure is None and task.disk is not None and task.disk.exception() is not None:
+            failure = f"ClientError: {task.disk.exception()}"
+        if failure is not None:
+            task.data.update(Status="deleted", StatusMessage=failure)
             task.data.pop("Progress", None)
             return
         loc = task.data["S3ExportLocation"]
         key = f"{loc.get('S3Prefix', '')}{task.data['ExportImageTaskId']}.{task.fmt.lower()}"
-        disk = self.disk_of.get(task.data["ImageId"], task.data["ImageId"])  # a sibling exports the same disk
-        write_disk_image(task.account, loc["S3Bucket"], key, disk, task.fmt, self.config.object_size)
+        if task.disk is not None:
+            data = task.disk.result().read_bytes()
+        else:
+            data = image_bytes(self._disk(task.data["ImageId"]), task.fmt, self.config.object_size)
+        write_disk_image(task.account, loc["S3Bucket"], key, data)
         task.data.update(Status="completed", Progress="100")
         task.data.pop("StatusMessage", None)
+
+    def _disk(self, ami_id: str) -> str:
+        """The AMI whose disk ``ami_id`` has: itself, or for a sibling the AMI it was registered from."""
+        return self.disk_of.get(ami_id, ami_id)
+
+    def _make_disk(self, ami_id: str, fmt: str) -> Future[Path] | None:
+        if self.config.disks is None:
+            return None
+        if self._disk_pool is None:
+            self._disk_pool = ThreadPoolExecutor(self.config.disk_workers, thread_name_prefix="export-disk")
+        return self._disk_pool.submit(self.config.disks, self._disk(ami_id), fmt)
 
     # -- actions -------------------------------------------------------------------------------
     def _export_image(self, response: Any) -> Any:
@@ -209,14 +246,16 @@ class MotoExportFake:
                 "S3ExportLocation": {"S3Bucket": loc["S3Bucket"], "S3Prefix": loc.get("S3Prefix", "")},
                 "Tags": tags,
             }
+            failure = self.config.failures.get((self._disk(image_id), fmt))
             self.tasks[tid] = _Task(
                 data,
                 account,
                 region,
                 fmt,
                 now,
-                self.config.seconds(self.disk_of.get(image_id, image_id), fmt),  # by the disk: a sibling too
-                self.config.failures.get((self.disk_of.get(image_id, image_id), fmt)),
+                self.config.seconds(self._disk(image_id), fmt),  # by the disk: a sibling too
+                failure,
+                None if failure else self._make_disk(image_id, fmt),
             )
             if token:
                 self.tokens[(account, region, token)] = tid
@@ -307,14 +346,11 @@ class MotoExportFake:
         return data
 
 
-def write_disk_image(account: str, bucket: str, key: str, ami_id: str, fmt: str, size: int) -> None:
-    """What a completed export task leaves in S3: the disk image of ``ami_id`` in ``fmt``.
-
-    The one place that writes it, so a fake writing real disk images changes only this function.
-    """
+def write_disk_image(account: str, bucket: str, key: str, data: bytes) -> None:
+    """What a completed export task leaves in S3: the disk image, put straight into moto's backend."""
     from moto.s3.models import s3_backends
 
-    s3_backends[account]["aws"].put_object(bucket, key, image_bytes(ami_id, fmt, size))
+    s3_backends[account]["aws"].put_object(bucket, key, data)
 
 
 @contextmanager
