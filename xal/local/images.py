@@ -119,6 +119,19 @@ def machine_recipe() -> ImageRecipe:
     )
 
 
+KERNEL_PACKAGE = "linux-image-cloud-amd64"
+
+
+def kernel_recipe() -> ImageRecipe:
+    """The kernel kit of the VM disks: Debian's cloud kernel (virtio drivers, no hardware zoo) with
+    its modules and an initramfs, built once and copied into every disk the rehearsal exports.
+
+    The machine stand-in is a container image without a kernel; a real AMI brings its own, so the
+    disk builder adds this one the way the AMI's would be there. No command: it never runs.
+    """
+    return ImageRecipe(repository="xal-kernel", packages=(KERNEL_PACKAGE, "initramfs-tools", "zstd"))
+
+
 def _image_label(tag: str) -> str | None:
     result = subprocess.run(
         ["docker", "image", "inspect", "--format", f'{{{{index .Config.Labels "{RECIPE_LABEL}"}}}}', tag],
