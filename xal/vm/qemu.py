@@ -52,7 +52,9 @@ STAGES = (FIRMWARE, KERNEL, SYSTEMD, SSHD, JUPYTERLAB)
 CONSOLE_MARKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (FIRMWARE, ("SeaBIOS", "GRUB")),  # SeaBIOS handed over to the bootloader on the disk
     (KERNEL, ("Linux version",)),
-    (SYSTEMD, ("Multi-User System", "multi-user.target")),  # "Reached target multi-user.target - ..."
+    # "Reached target multi-user.target - Multi-User System", unless the serial getty took the
+    # console first (systemd then stops its status lines): its login prompt is part of that target
+    (SYSTEMD, ("Multi-User System", " login: ")),
 )
 
 

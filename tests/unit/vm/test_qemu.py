@@ -21,6 +21,8 @@ def test_console_stages_in_boot_order() -> None:
     assert console_stages("") == []
     assert console_stages(CONSOLE.splitlines()[0]) == ["firmware"]
     assert console_stages(CONSOLE) == ["firmware", "kernel", "systemd"]
+    getty = "\r\nDebian GNU/Linux 12 ai-lab ttyS0\r\n\r\nai-lab login: [   51.066701] cryptd: max_cpu_qlen set"
+    assert console_stages("\n".join(CONSOLE.splitlines()[:2]) + getty) == ["firmware", "kernel", "systemd"]
 
 
 def test_argv_forwards_ssh_and_jupyter_to_loopback_only(tmp_path: Path) -> None:
