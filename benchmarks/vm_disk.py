@@ -44,7 +44,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="xal-vm-bench-"))
     mib = 1024 * 1024
     started = time.perf_counter()
-    kernel_kit(work)
+    kernel_kit()
     print(f"VM disks of {image} (work folder {work})")
     print(f"  kernel kit (built or cached)    {time.perf_counter() - started:7.1f} s")
     started = time.perf_counter()

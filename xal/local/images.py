@@ -204,11 +204,11 @@ def require_tools(*tools: str) -> None:
 
 
 def prepare_local_images(settings: Settings, work_dir: Path, activity: Activity = log_activity) -> list[str]:
-    """Ensure the base, sshd and machine images exist for the current recipe; returns their tags."""
+    """Ensure the base, sshd, machine and kernel-kit images exist for the current recipe; their tags."""
     require_tools("docker", "mmdebstrap")
     bundle = CaBundle.from_host(list(settings.extra_ca_certs))
     tags = []
-    for recipe in (base_recipe(bundle), sshd_recipe(bundle), machine_recipe()):
+    for recipe in (base_recipe(bundle), sshd_recipe(bundle), machine_recipe(), kernel_recipe()):
         with activity(f"bootstrapping {recipe.tag} from Debian packages (cached after the first time)"):
             tags.append(ensure_image(recipe, work_dir))
     return tags

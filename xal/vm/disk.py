@@ -26,6 +26,7 @@ from pathlib import Path
 
 from xal.errors import XalError
 from xal.local.images import Activity, ensure_image, kernel_recipe, log_activity
+from xal.paths import state_dir
 
 # AWS's export format name -> (qemu-img format, its convert options): stream-optimized VMDK as
 # AWS and VMware's OVF tools write it, dynamic VHD (qemu-img's "vpc"), plain RAW. force_size keeps
@@ -127,10 +128,6 @@ class KernelKit:
     version: str
 
     @property
-    def vmlinuz(self) -> Path:
-        return self.root / "boot" / f"vmlinuz-{self.version}"
-
-    @property
     def initrd(self) -> Path:
         return self.root / "boot" / f"initrd.img-{self.version}"
 
@@ -139,12 +136,20 @@ class KernelKit:
         return self.root / "usr" / "lib" / "modules" / self.version
 
     def size(self) -> int:
-        return sum(p.lstat().st_size for p in (self.root / "boot", self.modules) for p in p.rglob("*"))
+        """Bytes the kit adds to a disk."""
+        return sum(path.lstat().st_size for folder in (self.root / "boot", self.modules) for path in folder.rglob("*"))
 
 
-def kernel_kit(work_dir: Path, activity: Activity = log_activity) -> KernelKit:
+def kit_dir() -> Path:
+    """Where the kernel kit is extracted (next to the local images' recipe files), once per recipe."""
+    return state_dir() / "images"
+
+
+def kernel_kit(work_dir: Path | None = None, activity: Activity = log_activity) -> KernelKit:
     """The kernel, modules and initramfs every disk gets, built once per recipe and extracted once
-    under ``work_dir`` (a folder named after the recipe's hash)."""
+    under ``work_dir`` [default: :func:`kit_dir`], in a folder named after the recipe's hash."""
+    work_dir = work_dir or kit_dir()
+    work_dir.mkdir(parents=True, exist_ok=True)
     recipe = kernel_recipe()
     root = work_dir / f"kernel-{recipe.digest()}"
     if not root.is_dir():
@@ -305,11 +310,11 @@ def _install_grub(boot: Path, device: str) -> None:
 def build_raw_disk(image: str, out: Path, activity: Activity = log_activity) -> Path:
     """Write a bootable, partitioned raw disk of the local machine ``image`` to ``out``.
 
-    The kernel kit is built (and extracted) under ``out``'s folder the first time. Needs root.
+    The kernel kit is built and extracted the first time (:func:`kernel_kit`). Needs root.
     """
     require_disk_tools()
     out.parent.mkdir(parents=True, exist_ok=True)
-    kit = kernel_kit(out.parent, activity)
+    kit = kernel_kit(activity=activity)
     size = disk_size(image_size(image) + kit.size())
     root_uuid = str(uuid.uuid4())
     partial = out.with_name(out.name + ".partial")

@@ -28,8 +28,7 @@ from typing import Protocol
 
 from xal import defaults
 from xal.errors import UsageError, XalError
-from xal.paths import state_dir
-from xal.vm.disk import disk_info
+from xal.vm.disk import disk_info, kit_dir
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +146,7 @@ def probe_argv(accel: str, kernel: Path) -> list[str]:
 
 def _probe_kernel() -> Path | None:
     """A kernel to probe with: the host's, else the VM disks' kernel kit when it was extracted."""
-    candidates = [*sorted(Path("/boot").glob("vmlinuz-*")), *sorted(state_dir().glob("**/kernel-*/boot/vmlinuz-*"))]
+    candidates = [*sorted(Path("/boot").glob("vmlinuz-*")), *sorted(kit_dir().glob("kernel-*/boot/vmlinuz-*"))]
     return next((k for k in candidates if os.access(k, os.R_OK)), None)
 
 
