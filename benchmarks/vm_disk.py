@@ -1,12 +1,13 @@
 """Real VM disks of a rehearsal AMI's image: build time per format, sizes, and a QEMU boot under TCG.
 
 Builds the raw disk (kernel kit cached after the first run), converts it to VMDK, VHD and RAW, prints
-each format's time and sizes (virtual / on disk), then boot-tests one format as `boot_test_disk` does
-(the sibling VM to SSH for its host key, then the spec's VM) and prints its boot stages - firmware,
-kernel, systemd, SSH, JupyterLab - and the spec's time. Goal (issue 18): disk building plus one VM
-boot add at most 4 minutes to `xal rehearse --quick`. Needs root, QEMU and a rehearsal's image.
+each format's time and sizes (virtual / on disk), then boot-tests one format with `boot_test_disk`
+(one VM; --sibling: first a second VM to SSH for its host key, as `xal boot-test --image` does) and
+prints the boot stages - firmware, kernel, systemd, SSH, JupyterLab - and the spec's time. Goal
+(issue 18): disk building plus one VM boot add at most 4 minutes to `xal rehearse --quick`. Needs
+root, QEMU and a rehearsal's image.
 
-Usage: python benchmarks/vm_disk.py IMAGE [--boot-format VMDK|VHD|RAW] [--accel tcg|kvm]
+Usage: python benchmarks/vm_disk.py IMAGE [--boot-format VMDK|VHD|RAW] [--accel tcg|kvm] [--sibling]
        (IMAGE: a rehearsal AMI's local image, `docker image ls xal-rehearsal-ami`)
 """
 
@@ -63,7 +64,9 @@ def main() -> None:
     stages = Stages()
     credentials = Credentials(REHEARSAL_OS_PASSWORD, defaults.JUPYTER_PASSWORD)
     started = time.perf_counter()
-    report = boot_test_disk(converted[boot_format], credentials, accel=accel, work_dir=work, vm_observer=stages)
+    sibling = "--sibling" in sys.argv
+    disk = converted[boot_format]
+    report = boot_test_disk(disk, credentials, accel=accel, work_dir=work, vm_observer=stages, sibling=sibling)
     total = time.perf_counter() - started
     machine = report.target.split()[0]
     print(f"  boot test of the {boot_format} ({accel.upper()}): {'passed' if report.passed else 'FAILED'}")
