@@ -3,7 +3,7 @@
 - ``proxy_guard`` (autouse): any HTTP(S) request that is not to loopback fails at once, and AWS
   credentials are dummies, so no test can reach a real cloud by accident.
 - ``moto_endpoint``: a fresh ThreadedMotoServer per test on 127.0.0.1:<random>.
-- ``local_images``: the Debian base, sshd and machine images (mmdebstrap, cached by recipe label).
+- ``local_images``: the Debian base, sshd, machine and kernel-kit images (mmdebstrap, cached by recipe label).
 - ``ssh_target``: the EC2 instance's stand-in per test: a machine container (systemd as PID 1, sshd
   started by systemd) on a random loopback port, sudo user ``admin`` with a fresh ed25519 key.
 - ``docker_build_target``: a container with sshd and no init system, as Packer's docker builder
@@ -86,7 +86,7 @@ def local_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     from xal.config import Settings
     from xal.local.images import prepare_local_images
 
-    base, sshd, machine = prepare_local_images(Settings(), tmp_path_factory.mktemp("images"))
+    base, sshd, machine, _kernel = prepare_local_images(Settings(), tmp_path_factory.mktemp("images"))
     return {"base": base, "sshd": sshd, "machine": machine}
 
 

@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("export",),  # VM images; create-vm builds the AMI (image) and reports leftovers (assets)
     ("deploy", "release", "dev"),  # independent verb groups
     ("local",),  # local stand-ins: moto, sshd container, images
+    ("vm",),  # VM disks from a local image, and booting disk images in QEMU
     ("firstboot",),  # boot what was built (local image or real AMI) and run the first-boot spec
     ("offline_release", "rehearsal"),  # the offline release: everything above, against local stand-ins
     ("console", "cli", "__main__"),  # the edge: prints and asks

@@ -19,7 +19,6 @@ import pexpect
 
 from xal.firstboot.machine import Machine
 
-PROMPT_TIMEOUT = 30.0
 MARK = "XAL-FIRSTBOOT-MARK"
 # typed as two words so that the echo of the command line never matches the marker itself
 MARK_COMMAND = f"echo {MARK}-$((40+2))"
@@ -74,7 +73,7 @@ def wait_for_ssh(machine: Machine, timeout: float) -> float:
 def _spawn(machine: Machine, user: str, *options: str) -> tuple[pexpect.spawn, io.StringIO]:
     transcript = io.StringIO()
     argv = [*OPTIONS, *options, "-p", str(machine.ssh_port), f"{user}@{machine.host}"]
-    child = pexpect.spawn("ssh", argv, encoding="utf-8", codec_errors="replace", timeout=PROMPT_TIMEOUT)
+    child = pexpect.spawn("ssh", argv, encoding="utf-8", codec_errors="replace", timeout=machine.prompt_timeout)
     child.logfile_read = transcript
     return child, transcript
 
@@ -83,7 +82,7 @@ def _expect(child: pexpect.spawn, transcript: io.StringIO, patterns: list[Any], 
     try:
         return child.expect(patterns)
     except pexpect.TIMEOUT:
-        raise LoginFailed(f"no {waiting_for} within {PROMPT_TIMEOUT:.0f} s: {tail(transcript.getvalue())}") from None
+        raise LoginFailed(f"no {waiting_for} within {child.timeout:.0f} s: {tail(transcript.getvalue())}") from None
     except pexpect.EOF:
         raise LoginFailed(f"connection closed before {waiting_for}: {tail(transcript.getvalue())}") from None
 
@@ -184,7 +183,7 @@ def password_session(machine: Machine, user: str, password: str) -> paramiko.SSH
         look_for_keys=False,
         allow_agent=False,
         timeout=15,
-        auth_timeout=15,
+        auth_timeout=machine.prompt_timeout,
     )
     return client
 

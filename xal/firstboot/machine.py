@@ -9,6 +9,8 @@ from typing import Any
 
 from xal import defaults
 
+PROMPT_TIMEOUT_SECONDS = 30.0  # for each prompt of a login (password, shell, a command's own prompts)
+
 
 @dataclass(frozen=True)
 class Machine:
@@ -18,6 +20,7 @@ class Machine:
     host: str
     ssh_port: int = defaults.SSH_PORT
     jupyter_port: int = defaults.JUPYTER_PORT
+    prompt_timeout: float = PROMPT_TIMEOUT_SECONDS  # an emulated VM (QEMU's TCG) logs in many times slower
 
     @property
     def jupyter_url(self) -> str:
@@ -58,6 +61,10 @@ class SpecInput:
     jupyter_password: str  # the image's Jupyter password
     os_user: str = defaults.SSH_USERNAME
     sibling: Machine | None = None  # a second instance of the same image (host keys must differ)
+    # the sibling's host key ("type base64"), read while it ran: a VM sibling is stopped before the
+    # spec runs, because two emulated VMs on two cores slow each other's logins past their timeouts
+    sibling_host_key: str = ""
     identity: BuildIdentity | None = None
     build_key: Path | None = None  # the private key the build logged in with, when known
     boot_timeout: float = defaults.BOOT_TIMEOUT_SECONDS
+    vm: bool = False  # a VM (not a container): its own kernel and network, checked too

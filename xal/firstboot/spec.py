@@ -1,8 +1,8 @@
 """The first-boot spec: what a user of the AMI or a VM image meets at the first boot, checked over
 SSH and HTTP only, so the same checks run against a container, a VM and an EC2 instance.
 
-Six checks, in the order a user meets them (a later check may rely on the login the first one
-establishes; without it, it is reported as not run):
+Six checks (seven on a VM), in the order a user meets them (a later check may rely on the login the
+first one establishes; without it, it is reported as not run):
 
 1. ``password-change``  the default password forces a change; the old one is refused afterwards,
                         the new one accepted; the build's key no longer logs in
@@ -14,6 +14,8 @@ establishes; without it, it is reported as not run):
                         two instances; no build CA, apt lists, shell history or logs from the build
 5. ``docker-access``    the Jupyter user reaches the Docker daemon through the socket
 6. ``hardening``        JupyterLab runs as jupyter, not root; core dumps are off
+7. ``network``          VMs only (a container's network is Docker's): the default route's NIC was
+                        configured by the renderer the image's netplan configuration names
 
 State is read with pytest-testinfra's host API over a paramiko session; the interactive parts
 (password prompts) are driven through the real OpenSSH client (:mod:`xal.firstboot.login`).
@@ -253,7 +255,7 @@ def check_fresh_identity(inp: SpecInput, state: SpecState) -> str:
         if shared:
             problems.append(f"SSH host key(s) {', '.join(shared)} are the build machine's")
     if inp.sibling is not None:
-        sibling = host_key(inp.sibling).split()[1]
+        sibling = (inp.sibling_host_key or host_key(inp.sibling)).split()[1]
         if sibling in keys:
             problems.append(f"{inp.machine.name} and {inp.sibling.name} have the same SSH host key")
     machine_id = host.file("/etc/machine-id").content_string.strip()
@@ -325,12 +327,71 @@ def check_hardening(_inp: SpecInput, state: SpecState) -> str:
     return f"JupyterLab runs as {JUPYTER_USER} with core limit 0; login core limit 0; fs.suid_dumpable {kernel}"
 
 
+# -- 7 ---------------------------------------------------------------------------------------------
+NETWORKD, NETWORK_MANAGER = "networkd", "NetworkManager"
+
+
+def _netplan_renderer(host: Any) -> str:
+    """The renderer the image's netplan configuration names (netplan's default: networkd)."""
+    configs = host.run("ls /etc/netplan/ /lib/netplan/ /run/netplan/ 2>/dev/null").stdout.split()
+    if not any(name.endswith(".yaml") for name in configs):
+        raise CheckFailed("the image has no netplan configuration (/etc/netplan has no .yaml): nothing it was built "
+                          "with configures its network")  # fmt: skip
+    with host.sudo():  # the configuration is root's only (mode 600)
+        renderer = host.run("netplan get renderer").stdout.strip()
+    return renderer if renderer and renderer != "null" else NETWORKD
+
+
+def _configured_by_network_manager(host: Any, device: str) -> str:
+    shown = host.run("nmcli -t -f GENERAL.STATE,GENERAL.CONNECTION device show %s", device)
+    if shown.rc == 127:
+        raise CheckFailed("the image's netplan hands the network to NetworkManager, which is not installed")
+    fields = dict(line.split(":", 1) for line in shown.stdout.splitlines() if ":" in line)
+    state = fields.get("GENERAL.STATE", (shown.stderr or "unknown").strip())
+    if shown.rc != 0 or not state.startswith("100"):
+        raise CheckFailed(
+            f"{device} carries the default route, but NetworkManager (the netplan renderer) has it {state}"
+        )
+    return f"NetworkManager (connection {fields.get('GENERAL.CONNECTION', '?')!r})"
+
+
+def _configured_by_networkd(host: Any, device: str) -> str:
+    shown = host.run("networkctl status --no-pager %s", device)
+    state = next((line.split(":", 1)[1].strip() for line in shown.stdout.splitlines() if "State:" in line), "")
+    if shown.rc != 0 or not state.endswith("(configured)"):
+        raise CheckFailed(
+            f"{device} carries the default route, but systemd-networkd (the netplan renderer) has it "
+            f"{state or 'unmanaged'}: something else configured it"
+        )
+    return "systemd-networkd"
+
+
+def check_network(_inp: SpecInput, state: SpecState) -> str:
+    host = state.host
+    renderer = _netplan_renderer(host)
+    routes = json.loads(_run(host, "ip -j route show default") or "[]")
+    if not routes:
+        links = "; ".join(_run(host, "ip -br address").split("\n")).strip("; ")
+        raise CheckFailed(f"no default route (netplan renderer {renderer}; interfaces: {links})")
+    device, gateway = routes[0].get("dev", "?"), routes[0].get("gateway", "?")
+    if renderer == NETWORK_MANAGER:
+        by = _configured_by_network_manager(host, device)
+    elif renderer == NETWORKD:
+        by = _configured_by_networkd(host, device)
+    else:
+        raise CheckFailed(f"the image's netplan names the renderer {renderer!r}, which xal cannot check")
+    address = next(iter(json.loads(_run(host, "ip -j -4 address show dev %s", device) or "[{}]")), {})
+    inet = next((a.get("local") for a in address.get("addr_info", []) if a.get("family") == "inet"), "no IPv4")
+    return f"{device} ({inet}) has the default route via {gateway}, configured by {by} as the image's netplan says"
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
     title: str
     run: Callable[[SpecInput, SpecState], str]
     needs_login: bool = True
+    vm_only: bool = False  # a container's network, kernel and firmware are its host's
 
 
 SPEC: tuple[Check, ...] = (
@@ -340,8 +401,10 @@ SPEC: tuple[Check, ...] = (
     Check("fresh-identity", "new host keys and machine-id, nothing left from the build", check_fresh_identity),
     Check("docker-access", "the Jupyter user can use Docker", check_docker_access),
     Check("hardening", "JupyterLab not as root, no core dumps", check_hardening),
+    Check("network", "the network is up as the image's netplan configures it", check_network, vm_only=True),
 )
-CHECK_NAMES = tuple(check.name for check in SPEC)
+CHECK_NAMES = tuple(check.name for check in SPEC if not check.vm_only)  # what a container boot checks
+VM_CHECK_NAMES = tuple(check.name for check in SPEC)  # what a VM (a disk image, an instance) boot checks
 
 
 def run_spec(inp: SpecInput, observer: BootObserver | None = None, target: str | None = None) -> BootReport:
@@ -353,7 +416,7 @@ def run_spec(inp: SpecInput, observer: BootObserver | None = None, target: str |
     report = BootReport(target or inp.machine.name)
     state = SpecState()
     try:
-        for check in SPEC:
+        for check in (c for c in SPEC if inp.vm or not c.vm_only):
             observer.check_started(check.name, check.title)
             started = time.monotonic()
             if check.needs_login and state.host is None:

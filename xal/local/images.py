@@ -119,6 +119,19 @@ def machine_recipe() -> ImageRecipe:
     )
 
 
+KERNEL_PACKAGE = "linux-image-cloud-amd64"
+
+
+def kernel_recipe() -> ImageRecipe:
+    """The kernel kit of the VM disks: Debian's cloud kernel (virtio drivers, no hardware zoo) with
+    its modules and an initramfs, built once and copied into every disk the rehearsal exports.
+
+    The machine stand-in is a container image without a kernel; a real AMI brings its own, so the
+    disk builder adds this one the way the AMI's would be there. No command: it never runs.
+    """
+    return ImageRecipe(repository="xal-kernel", packages=(KERNEL_PACKAGE, "initramfs-tools", "zstd"))
+
+
 def _image_label(tag: str) -> str | None:
     result = subprocess.run(
         ["docker", "image", "inspect", "--format", f'{{{{index .Config.Labels "{RECIPE_LABEL}"}}}}', tag],
@@ -191,11 +204,11 @@ def require_tools(*tools: str) -> None:
 
 
 def prepare_local_images(settings: Settings, work_dir: Path, activity: Activity = log_activity) -> list[str]:
-    """Ensure the base, sshd and machine images exist for the current recipe; returns their tags."""
+    """Ensure the base, sshd, machine and kernel-kit images exist for the current recipe; their tags."""
     require_tools("docker", "mmdebstrap")
     bundle = CaBundle.from_host(list(settings.extra_ca_certs))
     tags = []
-    for recipe in (base_recipe(bundle), sshd_recipe(bundle), machine_recipe()):
+    for recipe in (base_recipe(bundle), sshd_recipe(bundle), machine_recipe(), kernel_recipe()):
         with activity(f"bootstrapping {recipe.tag} from Debian packages (cached after the first time)"):
             tags.append(ensure_image(recipe, work_dir))
     return tags
