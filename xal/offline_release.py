@@ -31,9 +31,9 @@ from xal.export.tasks import PollPolicy
 from xal.image.ami import AmiBuildRequest, build_ami
 from xal.image.docker import DockerBuildRequest, build_docker
 from xal.local.github_stand_in import serve_github
-from xal.local.moto_export import ExportFakeConfig, moto_export, seed_bucket_stack
+from xal.local.moto_export import DiskSource, ExportFakeConfig, moto_export, seed_bucket_stack
 from xal.manifest import BuildManifest
-from xal.naming import DEFAULT_VM_FORMATS
+from xal.naming import DEFAULT_VM_FORMATS, VmFormat
 from xal.packer.binary import PackerBinary
 from xal.paths import state_dir
 from xal.release.flows import GitHubTarget
@@ -92,10 +92,13 @@ def release_offline(
     observer: ReleaseObserver | None = None,
     export_seconds: float = REHEARSAL_EXPORT_SECONDS,
     build_step: Callable[[Settings, AmiBuildRequest], BuildManifest] | None = None,
+    formats: tuple[VmFormat, ...] = DEFAULT_VM_FORMATS,
+    disks: DiskSource | None = None,
 ) -> OfflineRelease:
     """Run the release graph against the emulator at ``settings.aws_endpoint_url`` and a GitHub stand-in.
 
-    ``build_step`` replaces the AMI build (the rehearsal adds committing the machine as the AMI's disk).
+    ``build_step`` replaces the AMI build (the rehearsal adds committing the machine as the AMI's disk);
+    ``disks`` makes the exported disk images (None: the fake's placeholder bytes).
     """
     assert settings.endpoint_is_local, "the offline release runs only against a local emulator"
 
@@ -105,7 +108,7 @@ def release_offline(
     def image(s: Settings, r: DockerBuildRequest) -> BuildManifest:
         return build_docker(s, r, packer)
 
-    with moto_export(ExportFakeConfig(duration=export_seconds)), serve_github() as github:
+    with moto_export(ExportFakeConfig(duration=export_seconds, disks=disks)), serve_github() as github:
         seed_bucket_stack(settings.aws_endpoint_url, settings.region)  # type: ignore[arg-type]
         github.add_release(REHEARSAL_RELEASE_ID, f"Rehearsal of {settings.asset_id}", draft=True, tag=settings.asset_id)
         target = GitHubTarget(github.repo, github.api_url)
@@ -116,7 +119,7 @@ def release_offline(
         )
         request = ReleaseRequest(
             build=build,
-            export=ExportRequest(formats=DEFAULT_VM_FORMATS, poll=FAST_POLL),
+            export=ExportRequest(formats=formats, poll=FAST_POLL),
             docker=docker,
             copy_regions=build.ami_regions or defaults.REHEARSAL_COPY_REGIONS,
             make_public=True,

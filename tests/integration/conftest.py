@@ -27,8 +27,9 @@ def xal_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def rehearsal(local_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
-    """One ``xal rehearse --quick`` per test run (build, export, first-boot test): the heavy part is
-    done once and its results - manifest, state folder, the AMI's committed image - are shared.
+    """One ``xal rehearse --quick`` per test run (build, export of real disks in all three formats,
+    first-boot test in containers and QEMU): the heavy part is done once and its results - manifest,
+    state folder with the downloaded disks, the AMI's committed image - are shared.
 
     Session fixtures start before the per-test proxy guard, so the guard environment is set here."""
     from tests.conftest import GUARD_ENV, UNSET_ENV
@@ -38,7 +39,8 @@ def rehearsal(local_images: dict[str, str], tmp_path_factory: pytest.TempPathFac
     env.update(GUARD_ENV)
     env["XAL_STATE_DIR"] = str(state)
     asset_id = f"it-{uuid.uuid4().hex[:8]}"
-    result = run_xal("rehearse", "--quick", "--asset-id", asset_id, "--json", env=env, timeout=1500)
+    formats = ("--format", "VMDK", "--format", "VHD", "--format", "RAW")  # real disks, all AWS writes
+    result = run_xal("rehearse", "--quick", *formats, "--asset-id", asset_id, "--json", env=env, timeout=1800)
     manifest = json.loads(result.stdout) if result.returncode == 0 else {}
     try:
         yield Rehearsal(asset_id, result, manifest, state, env)

@@ -1,6 +1,6 @@
 """The README's main command: `xal rehearse`, run as a process (once per test run, the ``rehearsal``
-fixture): the whole release graph offline, the AMI's disk committed as a local image, and the
-first-boot test at the end."""
+fixture): the whole release graph offline, the AMI's disk committed as a local image and exported
+as real VMDK, VHD and RAW disks, and the first-boot test at the end, in containers and in QEMU."""
 
 import json
 import subprocess
@@ -9,9 +9,11 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests.integration.conftest import Rehearsal
+from tests.integration.xal_cli import run_xal
 from xal.firstboot.spec import CHECK_NAMES
 from xal.local.ami_image import AMI_LABEL, find_ami_image
-from xal.local.moto_export import image_bytes
+from xal.rehearsal import REHEARSAL_OS_PASSWORD
+from xal.vm.disk import check_disk, disk_info
 
 pytestmark = pytest.mark.integration
 STEPS = {
@@ -36,7 +38,7 @@ def test_rehearse_runs_the_release_graph_offline(rehearsal: Rehearsal) -> None:
     assert sorted(manifest["public_amis"]) == sorted(manifest["amis"].values())
     assert manifest["source_ami"].startswith("ami-")
     images = {i["format"]: i for i in manifest["vm_images"]}
-    assert set(images) == {"VHD", "VMDK"}
+    assert set(images) == {"VHD", "VMDK", "RAW"}
     assert images["VMDK"]["key"] == f"ai_lab/{asset}/exasol-ai-lab-{asset}.vmdk"
 
     # every step of the graph ran, and the timeline was printed and drawn
@@ -65,11 +67,16 @@ def test_rehearse_runs_the_release_graph_offline(rehearsal: Rehearsal) -> None:
     downloads = rehearsal.state / "rehearsal" / "downloads" / asset
     check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=downloads, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert sorted(check.stdout.splitlines()) == [f"exasol-ai-lab-{asset}.vhd: OK", f"exasol-ai-lab-{asset}.vmdk: OK"]
-    ami = manifest["amis"]["eu-central-1"]
-    for fmt, image in images.items():  # the release AMI's disk, whether exported from it or a sibling
-        data = (downloads / image["key"].rsplit("/", 1)[1]).read_bytes()
-        assert data == image_bytes(ami, fmt, image["size"])
+    assert sorted(check.stdout.splitlines()) == [f"exasol-ai-lab-{asset}.{ext}: OK" for ext in ("raw", "vhd", "vmdk")]
+    # real disks of the release AMI's image, whether exported from it or a sibling: qemu-img reads
+    # each as the format AWS writes, all of one virtual size, and finds no corruption
+    infos = {fmt: disk_info(downloads / image["key"].rsplit("/", 1)[1]) for fmt, image in images.items()}
+    assert {fmt: i.format for fmt, i in infos.items()} == {"VMDK": "vmdk", "VHD": "vpc", "RAW": "raw"}
+    assert len({i.virtual_size for i in infos.values()}) == 1
+    assert infos["RAW"].virtual_size > 512 * 1024 * 1024  # a file system with JupyterLab and Docker
+    assert infos["VMDK"].actual_size < infos["RAW"].actual_size  # stream-optimized: compressed
+    for fmt in ("VMDK", "VHD"):
+        check_disk(downloads / images[fmt]["key"].rsplit("/", 1)[1])
 
     # the Docker image was built from the same playbook, alongside
     inspect = subprocess.run(["docker", "image", "inspect", rehearsal.docker_image], capture_output=True, text=True)
@@ -103,3 +110,38 @@ def test_rehearse_commits_the_amis_disk_and_boot_tests_it(rehearsal: Rehearsal) 
     assert boot["passed"] is True
     for name in CHECK_NAMES:
         assert f"boot test PASS {name}" in result.stderr
+
+
+def test_rehearse_boots_the_exported_vmdk_in_qemu(rehearsal: Rehearsal) -> None:
+    """The downloaded VMDK booted in two QEMU machines: the spec's checks and the VM's network check
+    passed, and each boot stage was reached."""
+    result, manifest = rehearsal.result, rehearsal.manifest
+    assert result.returncode == 0, result.stderr[-3000:]
+    vm = manifest["extra"]["vm_boot_test"]
+    assert vm["format"] == "VMDK"
+    assert vm["passed"] is True
+    assert [c["name"] for c in vm["checks"]] == [*CHECK_NAMES, "network"]
+    assert {c["outcome"] for c in vm["checks"]} == {"passed"}
+    assert "exasol-ai-lab-" in vm["target"] and ".vmdk" in vm["target"]
+    for stage in ("firmware", "kernel", "systemd", "sshd", "jupyterlab"):
+        assert stage in vm["stages"]
+    assert "boot test PASS network" in result.stderr
+
+
+def test_boot_test_image_boots_a_downloaded_raw_disk(rehearsal: Rehearsal) -> None:
+    """`xal boot-test --image` on a second format, as a user smoke-tests a downloaded release image."""
+    assert rehearsal.result.returncode == 0, rehearsal.result.stderr[-3000:]
+    downloads = rehearsal.state / "rehearsal" / "downloads" / rehearsal.asset_id
+    image = downloads / f"exasol-ai-lab-{rehearsal.asset_id}.raw"
+    env = {**rehearsal.env, "XAL_DEFAULT_PASSWORD": REHEARSAL_OS_PASSWORD}
+    result = run_xal("boot-test", "--image", str(image), "--json", env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["passed"] is True
+    assert [c["name"] for c in report["checks"]] == [*CHECK_NAMES, "network"]
+    # booted from copy-on-write overlays: the file still has the released checksum
+    sums = [line for line in (downloads / "SHA256SUMS").read_text().splitlines() if line.endswith(image.name)]
+    check = subprocess.run(
+        ["sha256sum", "-c", "-"], input="\n".join(sums) + "\n", cwd=downloads, capture_output=True, text=True
+    )
+    assert check.stdout.strip() == f"{image.name}: OK", check.stdout + check.stderr

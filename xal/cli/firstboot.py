@@ -18,7 +18,19 @@ PANEL = "Release"
 @o.command
 def boot_test(
     settings: Annotated[Settings, o.SETTINGS],
-    ami_id: Annotated[str, typer.Option("--ami-id", help="The AMI to boot (in --region).")],
+    ami_id: Annotated[str | None, typer.Option("--ami-id", help="The AMI to boot (in --region).")] = None,
+    image: Annotated[
+        Path | None,
+        typer.Option(
+            "--image",
+            help="Instead of an AMI: a VM disk image (.vmdk, .vhd, .raw, e.g. a downloaded release image) "
+            "booted in QEMU.",
+        ),
+    ] = None,
+    accel: Annotated[
+        str | None,
+        typer.Option(help="QEMU accelerator for --image, kvm or tcg [default: kvm when a probe boot works]."),
+    ] = None,
     os_user: Annotated[str, typer.Option(help="The image's login user.")] = defaults.SSH_USERNAME,
     instance_type: Annotated[str, typer.Option(help="Instance type of the temporary instances.")] = (
         defaults.INSTANCE_TYPE
@@ -36,12 +48,12 @@ def boot_test(
     manifest: Annotated[
         Path | None,
         typer.Option(
-            help="Build manifest with the build machine's identity [default: the asset's ami-manifest.json, "
-            "when it names the AMI]."
+            help="Build manifest with the build machine's identity (a release's ami-manifest.json) "
+            "[default: the asset's, when it names the AMI]."
         ),
     ] = None,
 ) -> None:
-    """Boot two machines from an AMI and run the first-boot spec against the first: the default
+    """Boot two machines from an AMI or a VM disk image and run the first-boot spec against the first: the default
     password forces a change (old refused, new accepted, the build key refused); jupyter.service is
     started by systemd and JupyterLab answers behind its password; the login banner asks to change
     the Jupyter password until `jupyter server password` did; host keys and machine-id are new (not
@@ -52,8 +64,12 @@ def boot_test(
     Against AWS the machines are temporary instances (ed25519 key pair, security group open to this
     machine's /32 only, all tagged and in the run ledger), terminated afterwards, also on Ctrl-C.
     With a local `--aws-endpoint-url` (a rehearsal AMI) they are containers booted from the local
-    image the rehearsal committed as the AMI's disk. Passwords: `XAL_DEFAULT_PASSWORD` (else a
-    prompt), `XAL_JUPYTER_PASSWORD` (else the default). Exit 1 names each failed check.
+    image the rehearsal committed as the AMI's disk. With `--image` they are QEMU machines (KVM when
+    a probe boot works, else TCG) booted from copy-on-write overlays of the file, which stays
+    untouched; SSH and JupyterLab are forwarded to free loopback ports, each console goes to a log,
+    the boot stages are shown, and the image's own network configuration must bring the network up.
+    Passwords: `XAL_DEFAULT_PASSWORD` (else a prompt), `XAL_JUPYTER_PASSWORD` (else the default).
+    Exit 1 names each failed check (or the boot that hung, with its last console lines).
     """
     from xal.cli.progress import BootTestProgress
     from xal.cli.prompts import secret_asker
@@ -62,13 +78,16 @@ def boot_test(
 
     request = BootTestRequest(
         ami_id=ami_id,
+        image=image,
         credentials=Credentials.from_env(secret_asker(new=False), os_user),
         instance_type=instance_type,
         cidr=cidr,
         boot_timeout=boot_timeout,
         manifest_path=manifest,
+        accel=accel,
     )
-    report = run(settings, request, BootTestProgress())
+    progress = BootTestProgress()
+    report = run(settings, request, progress, progress)
     if settings.json:
         echo_json(report.to_dict())
     else:

@@ -197,7 +197,8 @@ class PlaybookProgress:
 
 class BootTestProgress:
     """The first-boot spec: a spinner with the running check on a terminal, one line per finished
-    check always (that list is the boot test's summary)."""
+    check always (that list is the boot test's summary); for QEMU machines also a line per boot
+    stage reached (firmware, kernel, systemd target, sshd, JupyterLab) with its elapsed time."""
 
     def __init__(self) -> None:
         self._status: Any = None
@@ -216,6 +217,9 @@ class BootTestProgress:
         err().print(
             f"boot test {mark} {result.name} ({result.seconds:.1f} s): {result.detail}", markup=False, highlight=False
         )
+
+    def stage(self, vm: str, stage: str, seconds: float) -> None:
+        err().print(f"boot {vm}: {stage} after {seconds:.1f} s", markup=False, highlight=False)
 
 
 class ReleaseProgress:

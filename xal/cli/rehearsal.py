@@ -11,6 +11,7 @@ from xal import defaults
 from xal.cli import options as o
 from xal.cli.image import print_manifest
 from xal.config import Settings
+from xal.naming import DEFAULT_VM_FORMATS, VmFormat
 
 PANEL = "Release"
 
@@ -52,10 +53,37 @@ def rehearse(
         bool,
         typer.Option(
             "--boot-test/--no-boot-test",
-            help="At the end, boot the AMI's image (two containers, systemd as PID 1) and run the first-boot "
-            "spec of `xal boot-test` against it.",
+            help="At the end, boot the AMI's image (two containers, systemd as PID 1) and the exported "
+            "--boot-format disk (two QEMU machines) and run the first-boot spec of `xal boot-test` against each.",
         ),
     ] = True,
+    vm_format: Annotated[
+        list[VmFormat] | None,
+        typer.Option(
+            "--format",
+            help=f"Export these formats (repeatable) [default: {' and '.join(DEFAULT_VM_FORMATS)}].",
+            **o.enum_choice(VmFormat, "VM format"),
+        ),
+    ] = None,
+    boot_format: Annotated[
+        VmFormat | None,
+        typer.Option(
+            help="The exported disk booted in QEMU [default: VMDK, else the first --format].",
+            **o.enum_choice(VmFormat, "VM format"),
+        ),
+    ] = None,
+    accel: Annotated[
+        str | None,
+        typer.Option(help="QEMU accelerator for the VM boot, kvm or tcg [default: kvm when a probe boot works]."),
+    ] = None,
+    fake_disks: Annotated[
+        bool,
+        typer.Option(
+            "--fake-disks",
+            help="Export placeholder bytes instead of real disks (for machines without root or loop devices); "
+            "nothing boots in QEMU then.",
+        ),
+    ] = False,
     wheels: Annotated[
         Path | None,
         typer.Option(
@@ -70,12 +98,16 @@ def rehearse(
     for the EC2 instance, the Docker image from the same playbook alongside, sibling-AMI exports,
     region copies, make-public, SHA256SUMS, and the notes and assets of a GitHub release on a local
     stand-in. Prints the timeline and writes timeline.svg. The provisioned machine becomes the AMI's
-    disk (a local image labelled with the AMI id); at the end it is booted and boot-tested, and a
-    failed first-boot check fails the rehearsal with the check's name. Nothing reaches AWS or GitHub.
+    disk (a local image labelled with the AMI id), and the exports are real disks of it (ext4 root,
+    Debian's cloud kernel, GRUB; building them needs root and loop devices, else --fake-disks). At the
+    end the image boots in two containers and the --boot-format download in two QEMU machines, the
+    first-boot spec runs against each, and a failed check fails the rehearsal with the check's name.
+    Nothing reaches AWS or GitHub.
     """
-    from xal.cli.progress import BootTestProgress, ExportProgress, PackerBuildProgress, ReleaseProgress, activity
+    from xal.cli.progress import BootTestProgress, PackerBuildProgress, ReleaseProgress, activity
     from xal.rehearsal import rehearse as run
 
+    progress = BootTestProgress()
     manifest = run(
         settings,
         ami_regions=tuple(copy_region or ()),
@@ -83,11 +115,14 @@ def rehearse(
         export=export,
         boot=boot_test,
         wheels=wheels,
+        vm_formats=tuple(vm_format or DEFAULT_VM_FORMATS),
+        boot_format=boot_format,
+        fake_disks=fake_disks,
+        accel=accel,
         build_observer=PackerBuildProgress(),
-        export_observer=ExportProgress(),
-        boot_observer=BootTestProgress(),
+        boot_observer=progress,
+        vm_observer=progress,
         activity=activity,
-        release=export,
         with_docker=docker,
         release_observer=ReleaseProgress(),
     )

@@ -32,6 +32,7 @@ class BootReport:
     target: str
     results: list[CheckResult] = field(default_factory=list)
     boot_seconds: float | None = None  # start of the machine until its SSH answered
+    stages: dict[str, float] = field(default_factory=dict)  # a VM's boot stages: seconds after its start
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -50,6 +51,7 @@ class BootReport:
             "target": self.target,
             "passed": self.passed,
             "boot_seconds": self.boot_seconds,
+            "stages": self.stages,
             "seconds": self.seconds,
             "checks": [{**asdict(r), "outcome": r.outcome.value} for r in self.results],
         }

@@ -38,12 +38,13 @@ from xal.local.ami_image import find_ami_image
 from xal.local.boot_container import booted_containers
 from xal.manifest import BuildManifest, default_manifest_path
 from xal.secrets import AskSecret
-from xal.vm.qemu import VmObserver, booted_vms, choose_accel
+from xal.vm.qemu import ACCELERATORS, VmObserver, booted_vms, choose_accel
 
 MACHINES = 2  # the spec's machine and its sibling (host keys must differ between instances)
 # a login's prompts in a VM: under TCG a Python program such as `jupyter server password` takes a
 # minute to start while the VM's first boot still runs Docker and JupyterLab up
 VM_PROMPT_TIMEOUT_SECONDS = {"kvm": 30.0, "tcg": 180.0}
+IMAGE_SUFFIXES = (".vmdk", ".vhd", ".raw")  # what ExportImage writes (the files of a release)
 
 
 @dataclass(frozen=True)
@@ -65,30 +66,43 @@ class Credentials:
 
 @dataclass(frozen=True)
 class BootTestRequest:
-    ami_id: str
+    """What to boot: an AMI (``ami_id``) or a VM disk image file (``image``), exactly one."""
+
     credentials: Credentials
+    ami_id: str | None = None
+    image: Path | None = None  # a .vmdk, .vhd or .raw: booted in QEMU
     instance_type: str = defaults.INSTANCE_TYPE
     cidr: str | None = None  # who may reach SSH and JupyterLab [default: this machine's /32]
     boot_timeout: float = defaults.BOOT_TIMEOUT_SECONDS
     manifest_path: Path | None = None  # the build manifest with the build identity [default: the asset's]
+    accel: str | None = None  # QEMU accelerator for an image [default: kvm when a probe boot works]
 
     def __post_init__(self) -> None:
-        if not self.ami_id.startswith("ami-"):
+        if (self.ami_id is None) == (self.image is None):
+            raise UsageError("give either --ami-id or --image")
+        if self.ami_id is not None and not self.ami_id.startswith("ami-"):
             raise UsageError(f"--ami-id {self.ami_id!r} is not an AMI id (ami-...)")
+        if self.image is not None and self.image.suffix.lower() not in IMAGE_SUFFIXES:
+            raise UsageError(f"--image {self.image}: expected a {', '.join(IMAGE_SUFFIXES)} file")
+        if self.accel not in (None, *ACCELERATORS):
+            raise UsageError(f"--accel {self.accel!r}: expected one of {', '.join(ACCELERATORS)}")
         if self.boot_timeout <= 0:
             raise UsageError("--boot-timeout must be positive")
 
 
 def build_manifest(settings: Settings, request: BootTestRequest) -> BuildManifest | None:
     """The manifest of the build that made ``request.ami_id`` (``--manifest``, else the asset's when it
-    names the AMI): it holds the build identity and, for a rehearsal, the AMI the copies came from."""
+    names the AMI): it holds the build identity and, for a rehearsal, the AMI the copies came from.
+    For an image file only ``--manifest`` counts (a release's ami-manifest.json)."""
+    if request.image is not None and request.manifest_path is None:
+        return None
     path = request.manifest_path or default_manifest_path(settings.asset_id, "ami")
     if not path.exists():
         if request.manifest_path is not None:
             raise NotFoundError(f"build manifest {path} not found")
         return None
     manifest = BuildManifest.load(path)
-    if request.ami_id not in manifest.amis.values():
+    if request.ami_id is not None and request.ami_id not in manifest.amis.values():
         if request.manifest_path is not None:
             raise UsageError(f"build manifest {path} does not name AMI {request.ami_id}")
         return None
@@ -139,10 +153,24 @@ def boot_test_local_image(
     return report
 
 
+class _StageRecorder:
+    """Keeps the boot stages of the VM the spec runs against for the report, and passes all on."""
+
+    def __init__(self, observer: VmObserver | None) -> None:
+        self.observer = observer
+        self.stages: dict[str, dict[str, float]] = {}
+
+    def stage(self, vm: str, stage: str, seconds: float) -> None:
+        self.stages.setdefault(vm, {})[stage] = round(seconds, 2)
+        if self.observer is not None:
+            self.observer.stage(vm, stage, seconds)
+
+
 def boot_test_disk(
     disk: Path,
     credentials: Credentials,
     identity: BuildIdentity | None = None,
+    build_key: Path | None = None,
     observer: BootObserver | None = None,
     accel: str | None = None,
     boot_timeout: float = defaults.BOOT_TIMEOUT_SECONDS,
@@ -153,10 +181,13 @@ def boot_test_disk(
     """Boot two VMs from the disk image in QEMU, one after the other, and run the spec with its VM
     checks against the second; the report (not raised). ``accel``: kvm or tcg [default: kvm when a
     probe boot succeeds]; ``work_dir`` keeps the overlays while they run and the console logs
-    afterwards [default: a temporary folder]; ``vm_observer`` is told the boot stages. Without
-    ``sibling`` one VM boots (half the time under TCG) and its host keys are compared with the
-    build's only."""
+    afterwards [default: a temporary folder]; ``vm_observer`` is told the boot stages, which the
+    report keeps for the spec's VM. Without ``sibling`` one VM boots (half the time under TCG) and
+    its host keys are compared with the build's only. ``build_key``: the build's private key, when
+    known (the spec shows it refused)."""
     accel = choose_accel(accel)
+    recorder = _StageRecorder(vm_observer)
+    vm_observer = recorder
     prompt_timeout = VM_PROMPT_TIMEOUT_SECONDS[accel]
     with ExitStack() as stack:
         if work_dir is None:
@@ -172,10 +203,17 @@ def boot_test_disk(
         (booted,) = stack.enter_context(booted_vms(disk, 1, work_dir, accel, vm_observer, boot_timeout))
         boot_seconds = round(time.monotonic() - started, 2)
         machine = Machine(booted.name, booted.host, booted.ssh_port, booted.jupyter_port, prompt_timeout)
-        fields = {"identity": identity, "boot_timeout": boot_timeout, "vm": True, "sibling_host_key": other_key}
+        fields = {
+            "identity": identity,
+            "build_key": build_key,
+            "boot_timeout": boot_timeout,
+            "vm": True,
+            "sibling_host_key": other_key,
+        }
         inp = _spec_input([machine, *([other] if other else [])], credentials, **fields)
         report = run_spec(inp, observer, target=f"{machine.name} (VM of {disk.name}, {accel.upper()})")
     report.boot_seconds = boot_seconds
+    report.stages = recorder.stages.get(machine.name, {})
     return report
 
 
@@ -227,11 +265,30 @@ def boot_test_aws(
             raise XalError("boot-test cleanup incomplete, delete by hand: " + "; ".join(map(str, failures)))
 
 
-def boot_test(settings: Settings, request: BootTestRequest, observer: BootObserver | None = None) -> BootReport:
-    """``xal boot-test``: the report when every check passed, else BootTestFailed naming the failed ones."""
+def boot_test(
+    settings: Settings,
+    request: BootTestRequest,
+    observer: BootObserver | None = None,
+    vm_observer: VmObserver | None = None,
+) -> BootReport:
+    """``xal boot-test``: the report when every check passed, else BootTestFailed naming the failed ones.
+    ``vm_observer`` is told the boot stages of an image's QEMU machines."""
     manifest = build_manifest(settings, request)
     identity = build_identity(manifest)
-    if settings.endpoint_is_local:
+    if request.image is not None:
+        if not request.image.is_file():
+            raise NotFoundError(f"disk image {request.image} not found")
+        report = boot_test_disk(
+            request.image,
+            request.credentials,
+            identity,
+            observer=observer,
+            vm_observer=vm_observer,
+            accel=request.accel,
+            boot_timeout=request.boot_timeout,
+        )
+    elif settings.endpoint_is_local:
+        assert request.ami_id is not None
         image = rehearsal_image(request.ami_id, manifest)
         report = boot_test_local_image(image, request.credentials, identity, None, observer, request.boot_timeout)
     else:

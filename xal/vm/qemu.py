@@ -262,6 +262,12 @@ class _Vm:
                 f"{name} did not boot: no bootloader started within {waited:.0f} s (the serial console stayed "
                 "silent: the firmware found nothing bootable on the disk)"
             )
+        if waited > boot_timeout and SYSTEMD in self.seen:
+            return XalError(
+                f"{name} booted (systemd reached its target) but SSH did not answer through its network within "
+                f"{boot_timeout:.0f} s: the image's network configuration (netplan/NetworkManager) did not bring "
+                f"its interface up; last console lines:\n{console}"
+            )
         if waited > boot_timeout:
             return XalError(f"{name} did not boot within {boot_timeout:.0f} s; last console lines:\n{console}")
         return None

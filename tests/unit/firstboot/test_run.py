@@ -20,7 +20,14 @@ from xal.config import Settings
 from xal.errors import ExitCode, NotFoundError, UsageError
 from xal.firstboot.machine import SpecInput
 from xal.firstboot.report import BootReport, CheckResult, Outcome
-from xal.firstboot.run import BootTestRequest, Credentials, boot_test_aws, build_identity, build_manifest
+from xal.firstboot.run import (
+    BootTestRequest,
+    Credentials,
+    boot_test,
+    boot_test_aws,
+    build_identity,
+    build_manifest,
+)
 from xal.manifest import BuildManifest, GitInfo
 
 TAG = {"Key": "exa_ai_lab_id", "Value": "bt-1"}
@@ -40,9 +47,23 @@ def test_credentials_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
 
 def test_requests_check_themselves() -> None:
     with pytest.raises(UsageError, match="not an AMI id"):
-        BootTestRequest("i-123", Credentials("x"))
+        BootTestRequest(Credentials("x"), ami_id="i-123")
     with pytest.raises(UsageError, match="--boot-timeout must be positive"):
-        BootTestRequest("ami-1", Credentials("x"), boot_timeout=0)
+        BootTestRequest(Credentials("x"), ami_id="ami-1", boot_timeout=0)
+    with pytest.raises(UsageError, match="either --ami-id or --image"):
+        BootTestRequest(Credentials("x"))
+    with pytest.raises(UsageError, match="either --ami-id or --image"):
+        BootTestRequest(Credentials("x"), ami_id="ami-1", image=Path("ai-lab.vmdk"))
+    with pytest.raises(UsageError, match=r"--image ai-lab.qcow2: expected a \.vmdk, \.vhd, \.raw file"):
+        BootTestRequest(Credentials("x"), image=Path("ai-lab.qcow2"))
+    with pytest.raises(UsageError, match="--accel 'hvf': expected one of kvm, tcg"):
+        BootTestRequest(Credentials("x"), image=Path("ai-lab.VMDK"), accel="hvf")
+
+
+def test_an_image_is_found_or_named(tmp_path: Path) -> None:
+    request = BootTestRequest(Credentials("x"), image=tmp_path / "missing.vhd")
+    with pytest.raises(NotFoundError, match=f"disk image {tmp_path}/missing.vhd not found"):
+        boot_test(Settings(asset_id="bt-1"), request)
 
 
 def _manifest(path: Path, amis: dict[str, str], identity: dict[str, Any] | None) -> Path:
@@ -55,15 +76,17 @@ def test_build_identity_is_read_from_the_manifest_that_names_the_ami(tmp_path: P
     settings = Settings(asset_id="bt-1")
     recorded = {"build_user": "ubuntu", "host_keys": ["ssh-ed25519 AAAA1 root@b"], "machine_id": "0" * 32}
     path = _manifest(tmp_path / "m.json", {"eu-central-1": "ami-1", "us-east-1": "ami-2"}, recorded)
-    identity = build_identity(build_manifest(settings, BootTestRequest("ami-2", Credentials("x"), manifest_path=path)))
+    identity = build_identity(
+        build_manifest(settings, BootTestRequest(Credentials("x"), ami_id="ami-2", manifest_path=path))
+    )
     assert identity is not None
     assert identity.host_keys == ("ssh-ed25519 AAAA1 root@b",) and identity.machine_id == "0" * 32
     with pytest.raises(UsageError, match="does not name AMI ami-3"):
-        build_manifest(settings, BootTestRequest("ami-3", Credentials("x"), manifest_path=path))
+        build_manifest(settings, BootTestRequest(Credentials("x"), ami_id="ami-3", manifest_path=path))
     with pytest.raises(NotFoundError, match="not found"):
-        build_manifest(settings, BootTestRequest("ami-1", Credentials("x"), manifest_path=tmp_path / "no.json"))
+        build_manifest(settings, BootTestRequest(Credentials("x"), ami_id="ami-1", manifest_path=tmp_path / "no.json"))
     # without --manifest: the asset's own manifest, and no identity when it is about another AMI
-    assert build_manifest(settings, BootTestRequest("ami-1", Credentials("x"))) is None
+    assert build_manifest(settings, BootTestRequest(Credentials("x"), ami_id="ami-1")) is None
 
 
 @pytest.fixture
@@ -87,7 +110,7 @@ def _ami(ec2: Any) -> str:
 
 def test_two_tagged_instances_are_tested_and_removed(aws: Any) -> None:
     settings = Settings(asset_id="bt-1")
-    request = BootTestRequest(_ami(aws), Credentials("Os-Pass-1"), cidr="198.51.100.7")
+    request = BootTestRequest(Credentials("Os-Pass-1"), ami_id=_ami(aws), cidr="198.51.100.7")
     seen: dict[str, Any] = {}
 
     def spec(inp: SpecInput, observer: Any, target: str) -> BootReport:
@@ -114,7 +137,7 @@ def test_two_tagged_instances_are_tested_and_removed(aws: Any) -> None:
 
 def test_ctrl_c_during_the_spec_still_removes_everything(aws: Any) -> None:
     settings = Settings(asset_id="bt-1")
-    request = BootTestRequest(_ami(aws), Credentials("Os-Pass-1"), cidr="198.51.100.7")
+    request = BootTestRequest(Credentials("Os-Pass-1"), ami_id=_ami(aws), cidr="198.51.100.7")
 
     def interrupted(inp: SpecInput, observer: Any, target: str) -> BootReport:
         raise KeyboardInterrupt
@@ -128,7 +151,7 @@ def test_ctrl_c_during_the_spec_still_removes_everything(aws: Any) -> None:
 
 def test_an_unknown_ami_is_not_found_and_a_local_endpoint_never_launches(aws: Any) -> None:
     settings = Settings(asset_id="bt-1")
-    request = BootTestRequest("ami-0000000000", Credentials("x"), cidr="198.51.100.7")
+    request = BootTestRequest(Credentials("x"), ami_id="ami-0000000000", cidr="198.51.100.7")
     with pytest.raises(NotFoundError, match="AMI ami-0000000000 not found in eu-central-1"):
         boot_test_aws(settings, request, None, factory=AwsSessionFactory(settings), spec=lambda *_: None)  # type: ignore[arg-type,return-value]
     local = Settings(asset_id="bt-1", aws_endpoint_url="http://127.0.0.1:5000")

@@ -50,3 +50,32 @@ def test_kvm_only_when_the_probe_boot_gets_through(monkeypatch: pytest.MonkeyPat
     assert choose_accel(None) == "tcg"
     monkeypatch.setattr(qemu, "_kvm_boots", lambda: True)
     assert choose_accel(None) == "kvm"
+
+
+@pytest.mark.parametrize(
+    ("seen", "message"),
+    [
+        ({}, "did not boot: no bootloader started within 400 s"),
+        ({"firmware": 5.0, "kernel": 7.0}, "did not boot within 300 s; last console lines:\nGRUB\nLinux version"),
+        (
+            {"firmware": 5.0, "kernel": 7.0, "systemd": 60.0},
+            "booted (systemd reached its target) but SSH did not answer through its network within 300 s",
+        ),
+    ],
+)
+def test_a_boot_that_hangs_says_where(tmp_path: Path, seen: dict[str, float], message: str) -> None:
+    import subprocess
+    import time
+
+    console = tmp_path / "console.log"
+    console.write_text("GRUB\nLinux version 6.1\nKernel panic - not syncing\n")
+    process = subprocess.Popen(["sleep", "30"])
+    try:
+        booted = qemu.BootedVm("vm-1", "127.0.0.1", 1, 2, console)
+        vm = qemu._Vm(booted, process, tmp_path / "o.qcow2", tmp_path / "err.log", time.monotonic() - 400, dict(seen))
+        failure = vm.failure(boot_timeout=300)
+    finally:
+        process.kill()
+        process.wait()
+    assert failure is not None
+    assert message in str(failure)
