@@ -25,6 +25,9 @@ The fake behaves like AWS where xal depends on it:
   the call's parameters are remembered (``registered``) for what DescribeImages does not return.
 
 The disk image a completed task leaves in S3 is written by one function, :func:`write_disk_image`.
+Real disks are gigabytes, and moto answers a ranged GET by reading the whole object and slicing it:
+the checksums' and downloads' ranged GETs (hundreds per image) would read it hundreds of times. While
+the fake is installed a ranged GET reads only its range (:class:`_RangeReader`).
 
 It also counts calls per action and the highest concurrency seen, for tests and the benchmark.
 It relies on moto internals (``EC2Response``, ``ActionResult``, ``s3_backends``); if they change,
@@ -33,6 +36,7 @@ the fallback is a botocore ``before-call`` hook (feasibility.md §7, option 1).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -114,6 +118,7 @@ class MotoExportFake:
         self._lock = threading.Lock()
         self._saved: dict[str, Any] = {}
         self._disk_pool: ThreadPoolExecutor | None = None
+        self._saved_s3: dict[str, Any] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
     def install(self) -> MotoExportFake:
@@ -133,6 +138,7 @@ class MotoExportFake:
         def register_image(self: Any) -> Any:
             return fake._register(self)
 
+        self._patch_ranged_gets()
         for name, impl in (
             ("export_image", export_image),
             ("describe_export_image_tasks", describe_export_image_tasks),
@@ -143,8 +149,37 @@ class MotoExportFake:
             setattr(EC2Response, name, impl)
         return self
 
+    def _patch_ranged_gets(self) -> None:
+        from moto.s3.models import FakeKey
+        from moto.s3.responses import S3Response
+
+        get_object, value = S3Response.get_object, FakeKey.value
+        self._saved_s3 = {"get_object": get_object, "value": value}
+
+        def ranged_get_object(response: Any) -> Any:
+            if not SINGLE_RANGE.fullmatch(response.headers.get("range") or ""):
+                return get_object(response)
+            _RANGED.active = True
+            try:
+                return get_object(response)  # moto slices what FakeKey.value gives: a _RangeReader
+            finally:
+                _RANGED.active = False
+
+        def lazy_value(key: Any) -> Any:
+            return _RangeReader(key) if getattr(_RANGED, "active", False) else value.fget(key)  # type: ignore[attr-defined]
+
+        S3Response.get_object = ranged_get_object  # type: ignore[method-assign]
+        FakeKey.value = property(lazy_value, value.fset)  # type: ignore[method-assign,assignment]
+
     def uninstall(self) -> None:
         from moto.ec2.responses import EC2Response
+        from moto.s3.models import FakeKey
+        from moto.s3.responses import S3Response
+
+        if self._saved_s3:
+            S3Response.get_object = self._saved_s3["get_object"]  # type: ignore[method-assign]
+            FakeKey.value = self._saved_s3["value"]  # type: ignore[method-assign]
+            self._saved_s3 = {}
 
         if self._disk_pool is not None:
             self._disk_pool.shutdown(wait=True, cancel_futures=True)
@@ -344,6 +379,27 @@ class MotoExportFake:
         data["S3ExportLocation"] = dict(data["S3ExportLocation"])
         data["Tags"] = [dict(t) for t in data["Tags"]]
         return data
+
+
+SINGLE_RANGE = re.compile(r"bytes=(\d+)-(\d+)")  # what xal's checksums and boto3's downloads ask
+_RANGED = threading.local()  # set while this thread answers a ranged GET
+
+
+class _RangeReader:
+    """An object's bytes, read from moto's buffer when sliced: its length without reading anything,
+    a slice by seeking to it. moto's ranged GET only takes the length and one slice."""
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+    def __len__(self) -> int:
+        return int(self.key.size)
+
+    def __getitem__(self, part: slice) -> bytes:
+        start, stop, _ = part.indices(len(self))
+        with self.key.lock:
+            self.key._value_buffer.seek(start)
+            return bytes(self.key._value_buffer.read(max(0, stop - start)))
 
 
 def write_disk_image(account: str, bucket: str, key: str, data: bytes) -> None:

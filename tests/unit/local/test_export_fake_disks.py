@@ -67,3 +67,42 @@ def test_a_disk_that_cannot_be_made_fails_the_task_with_the_reason(moto_endpoint
         status = _status(ec2, task)
     assert status["Status"] == "deleted"
     assert status["StatusMessage"] == f"ClientError: no local image of {ami}"
+
+
+def test_ranged_gets_read_their_range_only(moto_endpoint: str) -> None:
+    """A disk-sized object: a ranged GET reads its range from moto's buffer, not the object, and
+    gives the same bytes and headers as moto's own; a plain GET still gives the whole object."""
+    from moto.s3.models import s3_backends
+
+    factory = AwsSessionFactory(Settings(aws_endpoint_url=moto_endpoint))
+    s3 = factory.client("s3")
+    bucket = seed_bucket_stack(moto_endpoint)["VMBucketId"]
+    block = bytes(range(256)) * 4096  # 1 MiB
+    size = 64 * len(block)
+    key = s3_backends["123456789012"]["aws"].put_object(bucket, "disk.raw", block * 64)
+    reads: list[int] = []
+    buffer_read = key._value_buffer.read
+
+    def counted_read(n: int = -1) -> bytes:
+        data = buffer_read(n)
+        reads.append(len(data))
+        return data
+
+    key._value_buffer.read = counted_read
+    asked = [(0, 99), (5, 5), (size - 10, size + 100)]
+
+    def ranged() -> list[tuple[bytes, str]]:
+        answers = [s3.get_object(Bucket=bucket, Key="disk.raw", Range=f"bytes={a}-{b}") for a, b in asked]
+        return [(answer["Body"].read(), answer["ContentRange"]) for answer in answers]
+
+    plain = ranged()
+    assert max(reads) == size  # moto's own: the whole object for each range
+    reads.clear()
+    with moto_export():
+        fast = ranged()
+        assert reads == [100, 1, 10]  # only the ranges
+        whole = s3.get_object(Bucket=bucket, Key="disk.raw")["Body"].read()
+    assert fast == plain
+    assert fast[0][0] == block[:100] and fast[2][0] == block[-10:]
+    assert fast[2][1] == f"bytes {size - 10}-{size - 1}/{size}"
+    assert whole == block * 64
