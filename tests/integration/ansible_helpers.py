@@ -3,7 +3,8 @@
 Ansible always runs with ``ANSIBLE_CONFIG=ansible/ansible.cfg`` (the file the tool uses; the test
 for pipelining proves it is read). Stand-ins keep the configuration tests small: a tiny pure-Python
 package instead of JupyterLab, no Docker/NetworkManager packages, and a local bare repository
-instead of GitHub. ``REAL`` lists what one test installs for real.
+instead of GitHub. The real install is the content
+image's (tests/integration/ai_lab_image.py) and the rehearsal's.
 """
 
 from __future__ import annotations
@@ -33,15 +34,6 @@ STAND_INS: dict[str, Any] = {
     "ai_lab_notebooks_tutorials": False,  # needs the connector's CLI
     "ai_lab_docker_packages": [],
     "ai_lab_netplan_packages": [],
-    "ai_lab_script_languages_repo": f"file://{SLC_REPO_IN_CONTAINER}",
-    "ai_lab_script_languages_version": SLC_TAG,
-}
-# The real install still needs GitHub for script-languages-release: keep the local repository. The
-# notebook packages (the connector, torch: about 1.7 GB) are installed for real once per test run, in
-# the cached image of tests/integration/ai_lab_image.py; here their role runs without them.
-REAL: dict[str, Any] = {
-    "ai_lab_notebooks_requirements": [],
-    "ai_lab_notebooks_tutorials": False,
     "ai_lab_script_languages_repo": f"file://{SLC_REPO_IN_CONTAINER}",
     "ai_lab_script_languages_version": SLC_TAG,
 }

@@ -207,8 +207,14 @@ def test_a_mounted_folder_is_filled_chowned_and_never_overwritten(ai_lab: Conten
     assert (folder / START_PAGE).is_file()
 
 
-def test_jupyter_password_and_the_jupyter_user(ai_lab: ContentImage, start) -> None:
-    container = start("--env", "JUPYTER_PASSWORD=Test-Jupyter-7")
+def test_jupyter_password_and_the_jupyter_user(ai_lab: ContentImage, start, tmp_path: Path) -> None:
+    """A custom password; JupyterLab as the jupyter user, core limit 0, in the group of the mounted
+    socket (a host whose docker group has another GID than the image's: 4242)."""
+    socket_file = tmp_path / "docker.sock"
+    socket_file.touch()
+    os.chown(socket_file, 0, 4242)
+    socket_file.chmod(0o660)
+    container = start("--env", "JUPYTER_PASSWORD=Test-Jupyter-7", "--volume", f"{socket_file}:/var/run/docker.sock")
     output = wait_for_log(container, "is running at:")
     assert "Log in with the password you gave in JUPYTER_PASSWORD." in output
     assert "Test-Jupyter-7" not in output
@@ -217,6 +223,10 @@ def test_jupyter_password_and_the_jupyter_user(ai_lab: ContentImage, start) -> N
     status = run_in(container, "cat", "/proc/1/status").stdout
     assert f"Uid:\t{JUPYTER_UID}\t{JUPYTER_UID}" in status  # jupyter-lab is PID 1, as the jupyter user
     assert "jupyter-lab" in run_in(container, "cat", "/proc/1/cmdline").stdout
+    assert "4242" in next(line for line in status.splitlines() if line.startswith("Groups:")).split()
+    assert run_in(container, "getent", "group", "docker").stdout.split(":")[2] == "4242"
+    limits = run_in(container, "cat", "/proc/1/limits").stdout
+    assert next(line for line in limits.splitlines() if "Max core file size" in line).split()[4:6] == ["0", "0"]
 
 
 def test_docker_run_with_a_command_runs_it_instead_of_jupyterlab(ai_lab: ContentImage) -> None:

@@ -1,8 +1,7 @@
 """The pure parts of the Docker image's entrypoint (ansible/roles/ai_lab_entrypoint/files/entrypoint.py).
 
-The whole entrypoint (privilege drop, groupmod, JupyterLab start, commands) runs in
-tests/integration/test_playbook.py::test_docker_target_real_install and against the built image in
-tests/integration/test_build_docker.py.
+The whole entrypoint (privilege drop, groupmod, JupyterLab start, commands) runs against the built
+image in tests/integration/test_build_docker.py.
 """
 
 from __future__ import annotations
