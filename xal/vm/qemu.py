@@ -103,7 +103,10 @@ def qemu_argv(overlay: Path, accel: str, console_log: Path, ssh_port: int, jupyt
         "-smp",
         str(CPUS),
         "-drive",
-        f"file={overlay},if=virtio,format=qcow2",
+        # each cluster read once from the disk image: a stream-optimized VMDK inflates a whole
+        # 64 KiB grain for every read, and the firmware reads the kernel a sector at a time (SSH
+        # answered after 58 s instead of 82 s, JupyterLab after 98 s instead of 159 s, under TCG)
+        f"file={overlay},if=virtio,format=qcow2,copy-on-read=on",
         "-netdev",
         f"user,id=net0,{forwards}",
         "-device",

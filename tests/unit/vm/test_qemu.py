@@ -30,7 +30,7 @@ def test_argv_forwards_ssh_and_jupyter_to_loopback_only(tmp_path: Path) -> None:
     netdev = argv[argv.index("-netdev") + 1]
     assert netdev == "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:4949-:49494"
     assert argv[argv.index("-accel") + 1] == "tcg,thread=multi"
-    assert f"file={tmp_path / 'vm.qcow2'},if=virtio,format=qcow2" in argv
+    assert f"file={tmp_path / 'vm.qcow2'},if=virtio,format=qcow2,copy-on-read=on" in argv
     assert "virtio-net-pci,netdev=net0" in argv
     assert argv[argv.index("-serial") + 1] == f"file:{tmp_path / 'console.log'}"
     kvm = qemu_argv(tmp_path / "vm.qcow2", "kvm", tmp_path / "console.log", 2222, 4949)
