@@ -115,8 +115,8 @@ def test_rehearse_commits_the_amis_disk_and_boot_tests_it(rehearsal: Rehearsal) 
 
 
 def test_rehearse_boots_the_exported_vmdk_in_qemu(rehearsal: Rehearsal) -> None:
-    """The downloaded VMDK booted in two QEMU machines: the spec's checks and the VM's network check
-    passed, and each boot stage was reached."""
+    """The downloaded VMDK booted in a QEMU machine: the spec's checks and the VM's network check
+    passed, and each boot stage was reached in order."""
     result, manifest = rehearsal.result, rehearsal.manifest
     assert result.returncode == 0, result.stderr[-3000:]
     vm = manifest["extra"]["vm_boot_test"]
@@ -124,9 +124,9 @@ def test_rehearse_boots_the_exported_vmdk_in_qemu(rehearsal: Rehearsal) -> None:
     assert vm["passed"] is True
     assert [(c["name"], c["outcome"]) for c in vm["checks"]] == [(name, "passed") for name in VM_CHECK_NAMES]
     details = {c["name"]: c["detail"] for c in vm["checks"]}
-    assert "unlike the build's and the other instance's" in details["fresh-identity"]
+    assert "unlike the build's" in details["fresh-identity"]
     assert "configured by NetworkManager" in details["network"]
     assert "fs.suid_dumpable 0" in details["hardening"]  # a VM's own kernel, not a container's host's
     assert f"exasol-ai-lab-{rehearsal.asset_id}.vmdk" in vm["target"]
-    assert list(vm["stages"])[:4] == ["firmware", "kernel", "systemd", "sshd"]  # in boot order
+    assert sorted(vm["stages"], key=vm["stages"].get) == ["firmware", "kernel", "systemd", "sshd", "jupyterlab"]
     assert "boot test PASS network" in result.stderr

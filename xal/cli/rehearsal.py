@@ -54,7 +54,7 @@ def rehearse(
         typer.Option(
             "--boot-test/--no-boot-test",
             help="At the end, boot the AMI's image (two containers, systemd as PID 1) and the exported "
-            "--boot-format disk (two QEMU machines) and run the first-boot spec of `xal boot-test` against each.",
+            "--boot-format disk (one QEMU machine) and run the first-boot spec of `xal boot-test` against each.",
         ),
     ] = True,
     vm_format: Annotated[
@@ -100,7 +100,7 @@ def rehearse(
     stand-in. Prints the timeline and writes timeline.svg. The provisioned machine becomes the AMI's
     disk (a local image labelled with the AMI id), and the exports are real disks of it (ext4 root,
     Debian's cloud kernel, GRUB; building them needs root and loop devices, else --fake-disks). At the
-    end the image boots in two containers and the --boot-format download in two QEMU machines, the
+    end the image boots in two containers and the --boot-format download in a QEMU machine, the
     first-boot spec runs against each, and a failed check fails the rehearsal with the check's name.
     Nothing reaches AWS or GitHub.
     """
