@@ -41,9 +41,9 @@ PROBE_TIMEOUT_SECONDS = 15.0  # a working KVM panics the probe kernel in about a
 POLL_SECONDS = 0.5
 CONSOLE_TAIL_LINES = 40
 STOP_SECONDS = 5.0
-# GRUB speaks on the serial console within ~7 s under TCG; SeaBIOS itself only on the screen, so
-# a disk without a bootloader leaves the console silent while SeaBIOS retries every minute
-FIRMWARE_TIMEOUT_SECONDS = 60.0
+# GRUB speaks on the serial console within ~7 s under TCG (4 s seen in CI); SeaBIOS itself only on
+# the screen, so a disk without a bootloader leaves the console silent while SeaBIOS retries every minute
+FIRMWARE_TIMEOUT_SECONDS = 30.0
 
 # the stages of a boot, in order; the first three are read from the serial console
 FIRMWARE, KERNEL, SYSTEMD, SSHD, JUPYTERLAB = "firmware", "kernel", "systemd", "sshd", "jupyterlab"
