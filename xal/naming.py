@@ -82,9 +82,14 @@ def s3_prefix(asset_id: str) -> str:
     return f"{S3_PREFIX_ROOT}/{validate_asset_id(asset_id)}/"
 
 
+def vm_image_name(asset_id: str, fmt: VmFormat) -> str:
+    """File name of an exported disk image, in the bucket and as a user downloads it."""
+    return f"{VM_IMAGE_STEM}{asset_id}.{fmt.extension}"
+
+
 def vm_image_key(asset_id: str, fmt: VmFormat) -> str:
     """Final S3 key of an exported disk image."""
-    return f"{s3_prefix(asset_id)}{VM_IMAGE_STEM}{asset_id}.{fmt.extension}"
+    return f"{s3_prefix(asset_id)}{vm_image_name(asset_id, fmt)}"
 
 
 SUMS_FILE = "SHA256SUMS"  # the images' SHA-256 in `sha256sum -c` format, next to them

@@ -48,6 +48,7 @@ from xal.passwords import os_password_hash
 from xal.paths import state_dir
 from xal.vm.disk import require_disk_tools
 from xal.vm.export_disks import ImageDisks
+from xal.vm.qemu import check_accel
 
 if TYPE_CHECKING:
     from xal.release.pipeline import ReleaseObserver
@@ -121,6 +122,8 @@ def rehearse(
     vm_boot = _boot_format(boot_format, vm_formats) if boot and export and not fake_disks else None
     if vm_boot is not None and vm_boot not in vm_formats:
         raise UsageError(f"--boot-format {vm_boot} is not among the exported formats ({', '.join(vm_formats)})")
+    if vm_boot is not None:
+        check_accel(accel)  # a typo fails now, not after the build and the exports
     require_tools("docker", "mmdebstrap", "packer", "ssh-keygen")
     if export and not fake_disks:
         require_disk_tools()  # one line naming the export step that cannot run here, before the build
@@ -212,7 +215,7 @@ def rehearse(
             reports = [boot_test_local_image(image, credentials, identity, key, boot_observer)]
             manifest.extra["boot_test"] = reports[0].to_dict()
             if vm_boot is not None:
-                disk = offline.downloads / naming.vm_image_key(settings.asset_id, vm_boot).rsplit("/", 1)[1]
+                disk = offline.downloads / naming.vm_image_name(settings.asset_id, vm_boot)
                 vm = boot_test_disk(
                     disk,
                     credentials,

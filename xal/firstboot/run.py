@@ -37,14 +37,15 @@ from xal.image.playbook_vars import JUPYTER_PASSWORD, OS_PASSWORD, OS_PASSWORD_E
 from xal.local.ami_image import find_ami_image
 from xal.local.boot_container import booted_containers
 from xal.manifest import BuildManifest, default_manifest_path
+from xal.naming import VmFormat
 from xal.secrets import AskSecret
-from xal.vm.qemu import ACCELERATORS, VmObserver, booted_vms, choose_accel
+from xal.vm.qemu import BootedVm, VmObserver, booted_vms, check_accel, choose_accel
 
 MACHINES = 2  # the spec's machine and its sibling (host keys must differ between instances)
 # a login's prompts in a VM: under TCG a Python program such as `jupyter server password` takes a
 # minute to start while the VM's first boot still runs Docker and JupyterLab up
 VM_PROMPT_TIMEOUT_SECONDS = {"kvm": 30.0, "tcg": 180.0}
-IMAGE_SUFFIXES = (".vmdk", ".vhd", ".raw")  # what ExportImage writes (the files of a release)
+IMAGE_SUFFIXES = tuple(f".{fmt.extension}" for fmt in VmFormat)  # what ExportImage writes (a release's files)
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,7 @@ class BootTestRequest:
             raise UsageError(f"--ami-id {self.ami_id!r} is not an AMI id (ami-...)")
         if self.image is not None and self.image.suffix.lower() not in IMAGE_SUFFIXES:
             raise UsageError(f"--image {self.image}: expected a {', '.join(IMAGE_SUFFIXES)} file")
-        if self.accel not in (None, *ACCELERATORS):
-            raise UsageError(f"--accel {self.accel!r}: expected one of {', '.join(ACCELERATORS)}")
+        check_accel(self.accel)
         if self.boot_timeout <= 0:
             raise UsageError("--boot-timeout must be positive")
 
@@ -187,8 +187,11 @@ def boot_test_disk(
     known (the spec shows it refused)."""
     accel = choose_accel(accel)
     recorder = _StageRecorder(vm_observer)
-    vm_observer = recorder
     prompt_timeout = VM_PROMPT_TIMEOUT_SECONDS[accel]
+
+    def machine_of(booted: BootedVm) -> Machine:
+        return Machine(booted.name, booted.host, booted.ssh_port, booted.jupyter_port, prompt_timeout)
+
     with ExitStack() as stack:
         if work_dir is None:
             work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="xal-vm-")))
@@ -196,13 +199,13 @@ def boot_test_disk(
         # CPUs, and the spec's logins would time out while the sibling starts Docker and JupyterLab
         other, other_key = None, ""
         if sibling:
-            with booted_vms(disk, 1, work_dir, accel, vm_observer, boot_timeout) as (booted,):
-                other = Machine(booted.name, booted.host, booted.ssh_port, booted.jupyter_port, prompt_timeout)
+            with booted_vms(disk, 1, work_dir, accel, recorder, boot_timeout) as (booted,):
+                other = machine_of(booted)
                 other_key = host_key(other)
         started = time.monotonic()
-        (booted,) = stack.enter_context(booted_vms(disk, 1, work_dir, accel, vm_observer, boot_timeout))
+        (booted,) = stack.enter_context(booted_vms(disk, 1, work_dir, accel, recorder, boot_timeout))
         boot_seconds = round(time.monotonic() - started, 2)
-        machine = Machine(booted.name, booted.host, booted.ssh_port, booted.jupyter_port, prompt_timeout)
+        machine = machine_of(booted)
         fields = {
             "identity": identity,
             "build_key": build_key,

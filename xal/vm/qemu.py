@@ -173,12 +173,17 @@ def _kvm_boots() -> bool:
     return booted
 
 
+def check_accel(requested: str | None) -> None:
+    """A usage error for an accelerator QEMU is not asked for here (None: choose one later)."""
+    if requested is not None and requested not in ACCELERATORS:
+        raise UsageError(f"--accel {requested!r}: expected one of {', '.join(ACCELERATORS)}")
+
+
 def choose_accel(requested: str | None) -> str:
     """``requested`` when given, else "kvm" when /dev/kvm is usable and a probe boot gets through a
     kernel's start, else "tcg"."""
+    check_accel(requested)
     if requested is not None:
-        if requested not in ACCELERATORS:
-            raise UsageError(f"--accel {requested!r}: expected one of {', '.join(ACCELERATORS)}")
         return requested
     return "kvm" if _kvm_boots() else "tcg"
 
